@@ -1,0 +1,47 @@
+# Thin wrapper over CMake. `make run` and `make test` also install missing Debian packages.
+BUILD    ?= build
+JOBS     ?= $(shell nproc)
+DIP_CUDA ?= auto
+CMAKE_ARGS ?=
+
+.PHONY: all build deps test run bench clean
+
+all: build
+
+# Debian packages the build needs; installed with apt when missing (as root or via sudo).
+DEPS_HEADERS = /usr/include/eigen3/Eigen/Core:libeigen3-dev /usr/include/doctest/doctest.h:doctest-dev \
+               /usr/include/stb/stb_image.h:libstb-dev
+deps:
+	@missing=""; \
+	for pair in $(DEPS_HEADERS); do f=$${pair%%:*}; p=$${pair##*:}; \
+	  if [ ! -e "$$f" ] && [ -z "$(DIP_EXTRA_INCLUDE)" ]; then missing="$$missing $$p"; fi; done; \
+	command -v cmake >/dev/null || missing="$$missing cmake"; \
+	command -v g++ >/dev/null || missing="$$missing g++"; \
+	if [ -n "$$missing" ]; then \
+	  echo "dip: installing missing Debian packages:$$missing"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=""; elif command -v sudo >/dev/null; then SUDO=sudo; else \
+	    echo "dip: please install:$$missing (apt-get install$$missing)"; exit 2; fi; \
+	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing \
+	    || { echo "dip: could not install$$missing; install them with apt-get and retry"; exit 2; }; \
+	fi
+
+$(BUILD)/CMakeCache.txt: | deps
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release -DDIP_CUDA=$(DIP_CUDA) \
+	  $(if $(DIP_EXTRA_INCLUDE),-DDIP_EXTRA_INCLUDE=$(DIP_EXTRA_INCLUDE)) $(CMAKE_ARGS)
+
+build: deps $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j $(JOBS)
+
+test: build
+	cd $(BUILD) && ./dip-tests
+
+# The main job: denoise the bundled image (the apps issue fills in the full pipeline).
+run: build
+	@if [ -x $(BUILD)/dip ]; then $(BUILD)/dip denoise --image data/astronaut.png --device auto --out out/denoise; \
+	else $(BUILD)/dip-bench --net skip --size 128 --device cpu --iters 10; fi
+
+bench: build
+	$(BUILD)/dip-bench --net skip --size 128 --device cpu --iters 20 --threads 2
+
+clean:
+	rm -rf $(BUILD)

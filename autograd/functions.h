@@ -1,0 +1,69 @@
+// Every differentiable op, on Variables. Each is implemented in autograd/<family>.cpp next to its
+// backward, on top of the kernels declared in tensor/<family>.h.
+#pragma once
+#include <array>
+#include <vector>
+
+#include "autograd/variable.h"
+#include "tensor/conv2d.h"
+#include "tensor/upsample.h"
+
+namespace dip {
+
+// ---- elementwise (autograd/elementwise.cpp); binary ops broadcast as NumPy ----
+Variable add(const Variable& a, const Variable& b);
+Variable sub(const Variable& a, const Variable& b);
+Variable mul(const Variable& a, const Variable& b);
+Variable div(const Variable& a, const Variable& b);
+Variable add_scalar(const Variable& x, float s);
+Variable mul_scalar(const Variable& x, float s);
+Variable neg(const Variable& x);
+Variable exp(const Variable& x);
+Variable log(const Variable& x);
+Variable sqrt(const Variable& x);
+Variable abs(const Variable& x);
+Variable pow_scalar(const Variable& x, float p);
+
+// ---- reductions (autograd/reduce.cpp); results of sum/mean are (1) ----
+Variable sum(const Variable& x);
+Variable mean(const Variable& x);
+Variable sum_dim(const Variable& x, int dim, bool keepdim = false);
+Variable mean_dim(const Variable& x, int dim, bool keepdim = false);
+
+// ---- activations (autograd/activation.cpp) ----
+Variable leaky_relu(const Variable& x, float negative_slope);
+Variable relu(const Variable& x);
+Variable sigmoid(const Variable& x);
+Variable tanh(const Variable& x);
+Variable gelu(const Variable& x);
+
+// ---- linear algebra (autograd/matmul.cpp); shapes as tensor/matmul.h ----
+Variable matmul(const Variable& a, const Variable& b, bool trans_a = false, bool trans_b = false);
+
+// ---- convolution (autograd/conv2d.cpp); bias may be an undefined Variable ----
+Variable conv2d(const Variable& x, const Variable& weight, const Variable& bias, const Conv2dOptions& opt);
+
+// ---- normalisation (autograd/batch_norm.cpp, autograd/layer_norm.cpp) ----
+// Training-mode BatchNorm2d. When running_mean/var are given (CPU or same device) they are
+// updated in place with `momentum` (unbiased variance, as PyTorch).
+Variable batch_norm2d(const Variable& x, const Variable& gamma, const Variable& beta, float eps,
+                      Tensor* running_mean = nullptr, Tensor* running_var = nullptr,
+                      float momentum = 0.1f);
+Variable layer_norm(const Variable& x, const Variable& gamma, const Variable& beta, float eps);
+Variable softmax(const Variable& x);  // over the last dimension (autograd/softmax.cpp)
+
+// ---- resampling and layout (autograd/upsample.cpp, autograd/layout.cpp) ----
+Variable upsample2d(const Variable& x, int scale, UpsampleMode mode);
+Variable concat(const std::vector<Variable>& xs, int dim);
+Variable narrow(const Variable& x, int dim, int64_t start, int64_t length);
+// The centre (h, w) window of an (N, C, H, W) tensor (DIP's Concat crops inputs this way).
+Variable crop_center(const Variable& x, int64_t h, int64_t w);
+Variable reshape(const Variable& x, const Shape& shape);
+Variable permute(const Variable& x, const std::array<int, 4>& perm);
+Variable transpose(const Variable& x, int dim0, int dim1);
+
+// ---- losses (autograd/loss.cpp) ----
+Variable mse_loss(const Variable& y, const Variable& target);  // target gets no gradient
+Variable tv_loss(const Variable& x);
+
+}  // namespace dip

@@ -1,0 +1,42 @@
+// BatchNorm2d in training mode: normalise each channel by its batch statistics, then scale and shift.
+//   x: (N, C, H, W); gamma, beta: (C); mean, invstd: (C) saved for the backward pass.
+//   y = (x - mean) * invstd * gamma + beta,  invstd = 1 / sqrt(var + eps), var biased (over N*H*W).
+#pragma once
+#include "tensor/dispatch.h"
+#include "tensor/tensor.h"
+
+namespace dip {
+
+struct BatchNormForward {
+  Tensor y;       // (N, C, H, W)
+  Tensor mean;    // (C)
+  Tensor invstd;  // (C)
+};
+struct BatchNormBackward {
+  Tensor grad_x;      // (N, C, H, W)
+  Tensor grad_gamma;  // (C)
+  Tensor grad_beta;   // (C)
+};
+
+#define DIP_BATCH_NORM_KERNELS                                                                  \
+  BatchNormForward batch_norm2d_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta, \
+                                        float eps);                                             \
+  BatchNormBackward batch_norm2d_backward(const Tensor& grad_y, const Tensor& x,                 \
+                                          const Tensor& gamma, const Tensor& mean,               \
+                                          const Tensor& invstd);
+
+namespace cpu { DIP_BATCH_NORM_KERNELS }
+namespace cuda { DIP_BATCH_NORM_KERNELS }
+
+inline BatchNormForward batch_norm2d_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                             float eps) {
+  check_same_device("batch_norm2d", {&x, &gamma, &beta});
+  return DIP_DISPATCH(x.device(), batch_norm2d_forward, x, gamma, beta, eps);
+}
+inline BatchNormBackward batch_norm2d_backward(const Tensor& grad_y, const Tensor& x, const Tensor& gamma,
+                                               const Tensor& mean, const Tensor& invstd) {
+  check_same_device("batch_norm2d_backward", {&grad_y, &x, &gamma, &mean, &invstd});
+  return DIP_DISPATCH(x.device(), batch_norm2d_backward, grad_y, x, gamma, mean, invstd);
+}
+
+}  // namespace dip

@@ -1,0 +1,36 @@
+// LayerNorm over the last dimension D: each row is normalised by its own mean and variance.
+//   x: (..., D); gamma, beta: (D); mean, rstd: one per row, shape (rows) = numel / D.
+#pragma once
+#include "tensor/dispatch.h"
+#include "tensor/tensor.h"
+
+namespace dip {
+
+struct LayerNormForward {
+  Tensor y, mean, rstd;
+};
+struct LayerNormBackward {
+  Tensor grad_x, grad_gamma, grad_beta;
+};
+
+#define DIP_LAYER_NORM_KERNELS                                                                   \
+  LayerNormForward layer_norm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta,   \
+                                      float eps);                                                \
+  LayerNormBackward layer_norm_backward(const Tensor& grad_y, const Tensor& x, const Tensor& gamma, \
+                                        const Tensor& mean, const Tensor& rstd);
+
+namespace cpu { DIP_LAYER_NORM_KERNELS }
+namespace cuda { DIP_LAYER_NORM_KERNELS }
+
+inline LayerNormForward layer_norm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                           float eps) {
+  check_same_device("layer_norm", {&x, &gamma, &beta});
+  return DIP_DISPATCH(x.device(), layer_norm_forward, x, gamma, beta, eps);
+}
+inline LayerNormBackward layer_norm_backward(const Tensor& grad_y, const Tensor& x, const Tensor& gamma,
+                                             const Tensor& mean, const Tensor& rstd) {
+  check_same_device("layer_norm_backward", {&grad_y, &x, &gamma, &mean, &rstd});
+  return DIP_DISPATCH(x.device(), layer_norm_backward, grad_y, x, gamma, mean, rstd);
+}
+
+}  // namespace dip

@@ -1,0 +1,42 @@
+// Data movement: concatenation, narrowing (slices and crops) and permutation of dimensions.
+// (reshape is a view: Tensor::reshape, no kernel.)
+#pragma once
+#include <array>
+#include <vector>
+
+#include "tensor/dispatch.h"
+#include "tensor/tensor.h"
+
+namespace dip {
+
+#define DIP_LAYOUT_KERNELS                                                                     \
+  /* Joins tensors along `dim`; all other dimensions must match. */                            \
+  Tensor concat(const std::vector<Tensor>& xs, int dim);                                       \
+  /* x[..., start:start+length, ...] along `dim` (a copy). */                                  \
+  Tensor narrow(const Tensor& x, int dim, int64_t start, int64_t length);                      \
+  /* Adjoint of narrow: g placed at `start` along `dim` in zeros of `full_shape`. */           \
+  Tensor narrow_backward(const Tensor& grad, const Shape& full_shape, int dim, int64_t start); \
+  /* out.shape[i] = x.shape[perm[i]]; perm lists the first x.rank() entries. */               \
+  Tensor permute(const Tensor& x, const std::array<int, 4>& perm);
+
+namespace cpu { DIP_LAYOUT_KERNELS }
+namespace cuda { DIP_LAYOUT_KERNELS }
+
+inline Tensor concat(const std::vector<Tensor>& xs, int dim) {
+  DIP_CHECK(!xs.empty(), "concat: no tensors");
+  for (const Tensor& x : xs) check_same_device("concat", {&xs[0], &x});
+  return DIP_DISPATCH(xs[0].device(), concat, xs, dim);
+}
+inline Tensor narrow(const Tensor& x, int dim, int64_t start, int64_t length) {
+  return DIP_DISPATCH(x.device(), narrow, x, dim, start, length);
+}
+inline Tensor narrow_backward(const Tensor& grad, const Shape& full_shape, int dim, int64_t start) {
+  return DIP_DISPATCH(grad.device(), narrow_backward, grad, full_shape, dim, start);
+}
+inline Tensor permute(const Tensor& x, const std::array<int, 4>& perm) {
+  return DIP_DISPATCH(x.device(), permute, x, perm);
+}
+// Swaps two dimensions.
+Tensor transpose(const Tensor& x, int dim0, int dim1);
+
+}  // namespace dip

@@ -1,0 +1,36 @@
+// Losses that DIP fits with, as fused kernels (one pass, a (1) result).
+//   mse_loss = mean((y - target)^2)
+//   tv_loss  = (sum |x[., ., i, j+1] - x[., ., i, j]| + sum |x[., ., i+1, j] - x[., ., i, j]|) / numel(x)
+//              anisotropic total variation of an (N, C, H, W) image.
+// Backward kernels take grad_loss, the (1) gradient of the loss, so they work on either device.
+#pragma once
+#include "tensor/dispatch.h"
+#include "tensor/tensor.h"
+
+namespace dip {
+
+#define DIP_LOSS_KERNELS                                                                    \
+  Tensor mse_loss_forward(const Tensor& y, const Tensor& target);                          \
+  /* dL/dy = grad_loss * 2 (y - target) / numel */                                          \
+  Tensor mse_loss_backward(const Tensor& y, const Tensor& target, const Tensor& grad_loss); \
+  Tensor tv_loss_forward(const Tensor& x);                                                  \
+  Tensor tv_loss_backward(const Tensor& x, const Tensor& grad_loss);
+
+namespace cpu { DIP_LOSS_KERNELS }
+namespace cuda { DIP_LOSS_KERNELS }
+
+inline Tensor mse_loss_forward(const Tensor& y, const Tensor& target) {
+  check_same_device("mse_loss", {&y, &target});
+  DIP_CHECK(y.shape() == target.shape(), "mse_loss: output ", y.shape().str(), " vs target ",
+            target.shape().str());
+  return DIP_DISPATCH(y.device(), mse_loss_forward, y, target);
+}
+inline Tensor mse_loss_backward(const Tensor& y, const Tensor& target, const Tensor& grad_loss) {
+  return DIP_DISPATCH(y.device(), mse_loss_backward, y, target, grad_loss);
+}
+inline Tensor tv_loss_forward(const Tensor& x) { return DIP_DISPATCH(x.device(), tv_loss_forward, x); }
+inline Tensor tv_loss_backward(const Tensor& x, const Tensor& grad_loss) {
+  return DIP_DISPATCH(x.device(), tv_loss_backward, x, grad_loss);
+}
+
+}  // namespace dip

@@ -1,0 +1,23 @@
+// Reductions: the sum of all elements, and the sum along one dimension.
+// (Means are sums scaled by 1/n in the autograd layer; sum_to in elementwise.h is the broadcast adjoint.)
+#pragma once
+#include "tensor/dispatch.h"
+#include "tensor/tensor.h"
+
+namespace dip {
+
+#define DIP_REDUCE_KERNELS                                          \
+  /* (any) -> (1) */                                                \
+  Tensor sum_all(const Tensor& x);                                  \
+  /* Sums dimension `dim` (negative counts from the end); keepdim leaves a 1 there. */ \
+  Tensor sum_dim(const Tensor& x, int dim, bool keepdim);
+
+namespace cpu { DIP_REDUCE_KERNELS }
+namespace cuda { DIP_REDUCE_KERNELS }
+
+inline Tensor sum_all(const Tensor& x) { return DIP_DISPATCH(x.device(), sum_all, x); }
+inline Tensor sum_dim(const Tensor& x, int dim, bool keepdim = false) {
+  return DIP_DISPATCH(x.device(), sum_dim, x, dim, keepdim);
+}
+
+}  // namespace dip
