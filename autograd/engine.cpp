@@ -25,24 +25,26 @@ void accumulate(VariableImpl& v, Tensor g) {
     v.grad = add(v.grad, g);
 }
 
-// Variables with a grad_fn reachable from root, inputs before users.
-std::vector<VariableImpl*> topological_order(VariableImpl* root) {
-  std::vector<VariableImpl*> order;
+// Variables with a grad_fn reachable from root, inputs before users. The list owns them: an
+// intermediate is otherwise owned only by the Node of the op that used it, which backward frees
+// before the intermediate's own turn comes.
+std::vector<std::shared_ptr<VariableImpl>> topological_order(const std::shared_ptr<VariableImpl>& root) {
+  std::vector<std::shared_ptr<VariableImpl>> order;
   std::unordered_set<VariableImpl*> visited;
   // (variable, index of the next input to visit)
-  std::vector<std::pair<VariableImpl*, size_t>> stack;
+  std::vector<std::pair<std::shared_ptr<VariableImpl>, size_t>> stack;
   if (root->grad_fn) {
     stack.emplace_back(root, 0);
-    visited.insert(root);
+    visited.insert(root.get());
   }
   while (!stack.empty()) {
     auto& [v, next] = stack.back();
     const auto& inputs = v->grad_fn->inputs;
     if (next < inputs.size()) {
-      VariableImpl* in = inputs[next++].get();
-      if (in && in->grad_fn && visited.insert(in).second) stack.emplace_back(in, 0);
+      const std::shared_ptr<VariableImpl>& in = inputs[next++];
+      if (in && in->grad_fn && visited.insert(in.get()).second) stack.emplace_back(in, 0);
     } else {
-      order.push_back(v);
+      order.push_back(std::move(v));
       stack.pop_back();
     }
   }
@@ -60,11 +62,11 @@ void Variable::backward() const {
 void Variable::backward(const Tensor& seed) const {
   DIP_CHECK(impl_->requires_grad, "backward(): this variable does not require a gradient "
             "(no input of its graph has requires_grad, or it was computed under no_grad)");
-  std::vector<VariableImpl*> order = topological_order(impl_.get());
+  std::vector<std::shared_ptr<VariableImpl>> order = topological_order(impl_);
   accumulate(*impl_, seed);
   NoGradGuard no_grad;  // the backward kernels themselves are not recorded
   for (auto it = order.rbegin(); it != order.rend(); ++it) {
-    VariableImpl* v = *it;
+    std::shared_ptr<VariableImpl> v = std::move(*it);  // released after its step, like its Node
     std::shared_ptr<Node> node = std::move(v->grad_fn);  // frees the graph as we go
     Tensor grad = std::move(v->grad);                     // a non-leaf keeps no gradient
     if (!grad.defined()) continue;                         // no path from the root carried one

@@ -21,5 +21,7 @@ void fill_device(float*, float, size_t) { no_cuda(); }
 void synchronize() {}
 size_t reserved_bytes() { return 0; }
 size_t peak_reserved_bytes() { return 0; }
+void set_precision(Precision) {}  // nothing to configure: the CPU GEMM is always FP32
+Precision precision() { return Precision::FP32; }
 
 }  // namespace dip::gpu

@@ -8,7 +8,7 @@ namespace dip::gpu {
 
 // True when the binary was built with CUDA and a usable GPU is present.
 bool available();
-// "NVIDIA H200 (sm_90)" or why no GPU is usable.
+// "NVIDIA H200 (sm_90, 139 GiB)" or why no GPU is usable.
 std::string describe();
 
 // Device memory through the caching allocator: steady-state training never calls cudaMalloc.
@@ -25,5 +25,12 @@ void synchronize();
 // Bytes currently held from cudaMalloc, and the high-water mark, by the caching allocator.
 size_t reserved_bytes();
 size_t peak_reserved_bytes();
+
+// Matrix-product precision of cuBLAS (and of the kernels that honour it): TF32 tensor cores
+// (10-bit mantissa inputs, float accumulation) or strict FP32. The default is TF32 on sm_80 and
+// newer, FP32 elsewhere; set it before timing or comparing against a TF32/FP32 reference.
+enum class Precision { FP32, TF32 };
+void set_precision(Precision precision);
+Precision precision();
 
 }  // namespace dip::gpu

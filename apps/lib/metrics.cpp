@@ -1,0 +1,90 @@
+#include "apps/lib/metrics.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <limits>
+#include <sstream>
+
+namespace dip::apps {
+
+double mse(const Image& estimate, const Image& reference) {
+  DIP_CHECK(estimate.channels == reference.channels && estimate.height == reference.height &&
+                estimate.width == reference.width,
+            "mse: ", estimate.channels, "x", estimate.height, "x", estimate.width, " vs ",
+            reference.channels, "x", reference.height, "x", reference.width);
+  double total = 0.0;
+  for (size_t i = 0; i < estimate.pixels.size(); ++i) {
+    const double d = std::clamp(estimate.pixels[i], 0.f, 1.f) - reference.pixels[i];
+    total += d * d;
+  }
+  return estimate.pixels.empty() ? 0.0 : total / estimate.pixels.size();
+}
+
+double psnr(const Image& estimate, const Image& reference) {
+  const double m = mse(estimate, reference);
+  return m > 0.0 ? 10.0 * std::log10(1.0 / m) : std::numeric_limits<double>::infinity();
+}
+
+namespace {
+
+// JSON has no infinity or NaN: both become null.
+std::string number(double v, int digits = 6) {
+  if (!std::isfinite(v)) return "null";
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*g", digits, v);
+  return buf;
+}
+std::string number(const std::optional<double>& v, int digits = 6) {
+  return v ? number(*v, digits) : "null";
+}
+
+std::string quoted(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", c);
+      out += buf;
+    } else {
+      out += c;
+    }
+  }
+  return out + "\"";
+}
+
+}  // namespace
+
+std::string metrics_json(const RunMetrics& m) {
+  std::ostringstream os;
+  os << "{\n"
+     << "  \"task\": " << quoted(m.task) << ",\n"
+     << "  \"net\": " << quoted(m.net) << ",\n"
+     << "  \"device\": " << quoted(m.device) << ",\n"
+     << "  \"precision\": " << quoted(m.precision) << ",\n"
+     << "  \"iters\": " << m.iters << ",\n"
+     << "  \"seconds\": " << number(m.seconds) << ",\n"
+     << "  \"ms_per_iter\": " << number(m.ms_per_iter) << ",\n"
+     << "  \"size\": [" << m.height << ", " << m.width << "],\n"
+     << "  \"final_psnr\": " << number(m.final_psnr) << ",\n"
+     << "  \"avg_psnr\": " << number(m.avg_psnr) << ",\n"
+     << "  \"best_psnr\": " << number(m.best_psnr) << ",\n"
+     << "  \"best_iter\": " << (m.best_psnr ? std::to_string(m.best_iter) : "null") << ",\n"
+     << "  \"observed_psnr\": " << number(m.observed_psnr) << ",\n"
+     << "  \"seed\": " << m.seed << ",\n"
+     << "  \"backtracks\": " << m.backtracks << ",\n"
+     << "  \"interrupted\": " << (m.interrupted ? "true" : "false") << ",\n"
+     << "  \"trace\": [";
+  for (size_t i = 0; i < m.trace.size(); ++i) {
+    const TracePoint& t = m.trace[i];
+    os << (i ? ",\n    " : "\n    ") << "{\"iter\": " << t.iter << ", \"loss\": " << number(t.loss, 8)
+       << ", \"psnr\": " << number(t.psnr) << ", \"psnr_avg\": " << number(t.psnr_avg) << "}";
+  }
+  os << (m.trace.empty() ? "]\n" : "\n  ]\n") << "}\n";
+  return os.str();
+}
+
+}  // namespace dip::apps

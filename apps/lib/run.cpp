@@ -1,0 +1,235 @@
+#include "apps/lib/run.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "apps/lib/image_io.h"
+#include "apps/lib/interrupt.h"
+#include "apps/lib/output_dir.h"
+#include "apps/lib/progress.h"
+#include "apps/lib/report.h"
+#include "apps/lib/task_common.h"
+#include "apps/lib/user_error.h"
+#include "gpu/runtime.h"
+#include "nn/vit.h"
+#include "tensor/cpu/gemm.h"
+
+namespace dip::apps {
+
+std::vector<OptionSpec> common_options(const TaskInfo& task) {
+  std::vector<std::string> nets = {"skip"};
+  for (const std::string& v : vit_variants()) nets.push_back(v);
+  std::string net_list;
+  for (const std::string& n : nets) net_list += (net_list.empty() ? "" : "|") + n;
+  return {
+      text_option("net", net_list, "generator network", "skip", nets),
+      text_option("device", "auto|cpu|cuda",
+                  "where to train; auto without a GPU runs a quick CPU profile (--size 128, --iters " +
+                      std::to_string(task.cpu_iters) + ") unless --size or --iters is given",
+                  "auto", {"auto", "cpu", "cuda"}),
+      int_option("iters", "N", "iterations (default: the task's, see below)", 1, 1000000),
+      float_option("lr", "LR", "Adam learning rate (default: the task's)", 0.0, 10.0, true),
+      float_option("reg-noise", "STD", "std of the noise added to the input each iteration (default: the task's)",
+                   0.0, 10.0, false),
+      int_option("seed", "N", "seed for the noise, the network and the input", 0, 2147483647, "0"),
+      text_option("out", "DIR", "output directory (replaced if it holds an earlier dip output)", "out/" + task.name),
+      int_option("every", "N", "trace and snapshot interval in iterations", 1, 1000000, "100"),
+      int_option("threads", "N", "CPU threads (default: all cores)", 1, 1024),
+      int_option("size", "N", "resize the input so its longer side is N pixels first", 32, 16384),
+      flag_option("quiet", "print errors only"),
+      flag_option("help", "show this help"),
+  };
+}
+
+double estimate_training_bytes(int height, int width, int max_channels) {
+  // Measured scale: DIP's skip net (128 channels) holds about 36 KB of activations, gradients and
+  // workspace per output pixel during a training step (PyTorch: 9.3 GB at 512x512).
+  return 36e3 * height * width * std::max(1, max_channels) / 128.0;
+}
+
+namespace {
+
+double host_memory_bytes() {
+  const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+  return pages > 0 && page > 0 ? static_cast<double>(pages) * page : 0.0;
+}
+
+std::string gib(double bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f GiB", bytes / (1024.0 * 1024 * 1024));
+  return buf;
+}
+
+void write_text(const std::string& path, const std::string& text) {
+  std::ofstream f(path, std::ios::binary);
+  f << text;
+  if (!f) throw std::runtime_error("could not write '" + path + "'");
+}
+
+std::string db_text(const std::optional<double>& v) {
+  if (!v) return "-";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f dB", *v);
+  return buf;
+}
+
+}  // namespace
+
+int run_task(const TaskInfo& task, const Args& args) {
+  const bool quiet = args.flag("quiet");
+  auto say = [quiet](const std::string& line) {
+    if (!quiet) std::printf("%s\n", line.c_str()), std::fflush(stdout);
+  };
+  const std::string out_path = args.text("out", "out/" + task.name);
+  OutputDir::check_target(out_path);  // fail before any work
+
+  // ---- device, threads, quick CPU profile ----
+  const std::string device_arg = args.text("device", "auto");
+  Device device = Device::CPU;
+  if (device_arg == "cuda") {
+    DIP_USER_CHECK(gpu::available(), "--device cuda: no usable GPU (", gpu::describe(), ")");
+    device = Device::CUDA;
+  } else if (device_arg == "auto") {
+    device = gpu::available() ? Device::CUDA : Device::CPU;
+  }
+  if (args.has("threads")) cpu::set_num_threads(args.integer("threads", 0));
+  int size = args.integer("size", 0);
+  int iters_override = args.integer("iters", 0);
+  if (device_arg == "auto" && device == Device::CPU && !args.has("size") && !args.has("iters")) {
+    size = 128;
+    iters_override = task.cpu_iters;
+    say("dip: no GPU (" + gpu::describe() + "): quick CPU profile --size 128 --iters " +
+        std::to_string(task.cpu_iters) + " (give --size/--iters, or --device cpu, for the full run)");
+  }
+
+  // ---- the task ----
+  const std::string net_name = args.text("net", "skip");
+  TaskContext ctx;
+  ctx.device = device;
+  ctx.size = size;
+  ctx.multiple = std::max(task.multiple, net_name == "vit-ms" ? 64 : 32);
+  ctx.min_side = 64;  // 5 stride-2 scales with reflection padding need >= 2 px at the deepest one
+  ctx.seed = static_cast<uint64_t>(args.integer("seed", 0));
+  ctx.note = [&say](const std::string& s) { say("dip: " + s); };
+  TaskSetup setup = task.build(args, ctx);
+
+  TrainOptions train = setup.train;
+  if (iters_override > 0) train.iters = iters_override;
+  if (args.has("lr")) train.lr = static_cast<float>(args.real("lr", train.lr));
+  if (args.has("reg-noise")) train.reg_noise_std = static_cast<float>(args.real("reg-noise", 0.0));
+  train.every = args.integer("every", 100);
+  train.seed = stream_seed(ctx.seed, Stream::RegNoise);
+
+  const int height = static_cast<int>(setup.fit.input.size(2)), width = static_cast<int>(setup.fit.input.size(3));
+  int max_channels = 0;
+  for (int c : setup.skip.channels_down) max_channels = std::max(max_channels, c);
+  const double need = estimate_training_bytes(height, width, net_name == "skip" ? max_channels : 256);
+  const double have = device == Device::CUDA ? 80.0 * (1ull << 30) : host_memory_bytes();
+  DIP_USER_CHECK(have <= 0 || need < 0.8 * have, "the image is too large for memory: ", width, "x", height,
+                 " needs about ", gib(need), " to train but the ", device == Device::CUDA ? "GPU" : "machine",
+                 " has ", gib(have), "; use --size to shrink it");
+
+  // ---- the network ----
+  std::shared_ptr<Module> net;
+  Rng net_rng(stream_seed(ctx.seed, Stream::Network));
+  const int input_depth = static_cast<int>(setup.fit.input.size(1));
+  try {
+    if (net_name == "skip") {
+      net = skip(setup.skip, net_rng);
+    } else {
+      VitConfig vc;
+      vc.variant = net_name;
+      vc.in_channels = input_depth;
+      vc.out_channels = 3;
+      vc.image_height = height;
+      vc.image_width = width;
+      net = make_vit(vc, net_rng);
+    }
+  } catch (const Error& e) {
+    throw UserError(std::string("cannot build the ") + net_name + " network for this image: " + e.what());
+  }
+  net->to(device);
+
+  const std::string precision =
+      device == Device::CUDA ? (gpu::precision() == gpu::Precision::TF32 ? "tf32" : "fp32") : "fp32";
+  const std::string device_text =
+      device == Device::CUDA ? "cuda (" + gpu::describe() + ")"
+                             : "cpu (" + std::to_string(cpu::num_threads()) + " threads, " + cpu::gemm_variant() + ")";
+  say("dip " + task.name + ": " + setup.summary);
+  say("dip: " + net_name + " net (" + std::to_string(net->num_parameters()) + " parameters) on " + device_text +
+      ", " + std::to_string(train.iters) + " iterations, lr " + std::to_string(train.lr).substr(0, 6) +
+      ", reg-noise " + std::to_string(train.reg_noise_std).substr(0, 6));
+
+  // ---- outputs: everything goes into a temporary directory until the end ----
+  OutputDir out(out_path);
+  save_png(out.file("observed.png"), setup.observed);
+  if (setup.fit.ground_truth) save_png(out.file("ground_truth.png"), *setup.fit.ground_truth);
+  const std::string snapshot_dir = out.file("snapshots");
+  ::mkdir(snapshot_dir.c_str(), 0755);
+
+  Progress progress(train.iters, quiet);
+  SnapshotFn snapshot = [&](int iter, const Image& img) {
+    char name[64];
+    std::snprintf(name, sizeof name, "/iter_%05d.png", iter);
+    save_png(snapshot_dir + name, img);
+  };
+  TrainResult result = train_dip(*net, setup.fit, train, progress, snapshot);
+  if (result.interrupted) say("dip: interrupted after " + std::to_string(result.iters_done) +
+                              " iterations; saving the outputs so far");
+
+  // ---- results ----
+  RunMetrics m;
+  m.task = task.name;
+  m.net = net_name;
+  m.device = device_name(device);
+  m.precision = precision;
+  m.iters = result.iters_done;
+  m.seconds = result.seconds;
+  m.ms_per_iter = result.iters_done > 0 ? 1e3 * result.seconds / result.iters_done : 0.0;
+  m.height = height;
+  m.width = width;
+  m.seed = static_cast<int>(ctx.seed);
+  m.backtracks = result.backtracks;
+  m.interrupted = result.interrupted;
+  m.observed_psnr = setup.observed_psnr;
+  m.trace = result.trace;
+  if (setup.fit.ground_truth) {
+    m.final_psnr = psnr(result.output, *setup.fit.ground_truth);
+    if (result.output_avg) m.avg_psnr = psnr(*result.output_avg, *setup.fit.ground_truth);
+    for (const TracePoint& t : result.trace)
+      if (t.psnr && (!m.best_psnr || *t.psnr > *m.best_psnr)) m.best_psnr = t.psnr, m.best_iter = t.iter;
+  }
+
+  save_png(out.file("output.png"), result.output);
+  std::vector<ReportImage> images = {{"observed.png", task.name == "flash" ? "flash (input)" : "observed"},
+                                     {"output.png", "output " + db_text(m.final_psnr)}};
+  if (result.output_avg) {
+    save_png(out.file("output_avg.png"), *result.output_avg);
+    images.push_back({"output_avg.png", "EMA output " + db_text(m.avg_psnr)});
+  }
+  if (setup.fit.ground_truth)
+    images.push_back({"ground_truth.png", task.name == "flash" ? "no-flash (target)" : "ground truth"});
+  write_text(out.file("metrics.json"), metrics_json(m));
+  write_text(out.file("curve.svg"), curve_svg(m.trace));
+  write_text(out.file("report.html"), report_html(m, setup.summary, images));
+  out.commit();
+
+  std::string line = "dip " + task.name + ": " + std::to_string(m.iters) + " iterations in " +
+                     Progress::format_duration(m.seconds);
+  char ms[32];
+  std::snprintf(ms, sizeof ms, " (%.1f ms/iter)", m.ms_per_iter);
+  line += ms;
+  if (setup.fit.ground_truth) {
+    line += "; PSNR observed " + db_text(m.observed_psnr) + " -> output " + db_text(m.final_psnr);
+    if (m.avg_psnr) line += " (EMA " + db_text(m.avg_psnr) + ")";
+  }
+  say(line);
+  say("dip: outputs in " + out.final_path() + "/ (report.html, output.png, metrics.json)");
+  return result.interrupted ? 130 : 0;
+}
+
+}  // namespace dip::apps

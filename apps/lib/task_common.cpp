@@ -1,0 +1,65 @@
+#include "apps/lib/task_common.h"
+
+#include <algorithm>
+
+#include "apps/lib/image_io.h"
+#include "apps/lib/resize.h"
+#include "apps/lib/user_error.h"
+
+namespace dip::apps {
+
+std::string size_text(const Image& img) {
+  return std::to_string(img.width) + "x" + std::to_string(img.height);
+}
+
+Image prepare_image(const Image& img, const TaskContext& ctx, const std::string& what) {
+  Image out = img;
+  if (ctx.size > 0 && std::max(img.height, img.width) != ctx.size) {
+    out = resize_longer_side(img, ctx.size);
+    if (ctx.note) ctx.note(what + ": resized from " + size_text(img) + " to " + size_text(out) + " (--size " +
+                           std::to_string(ctx.size) + ")");
+  }
+  DIP_USER_CHECK(std::min(out.height, out.width) >= ctx.min_side, what, " is ", size_text(out),
+                 " px; the network needs at least ", ctx.min_side, " px on each side",
+                 ctx.size > 0 ? " (raise --size)" : "");
+  Image cropped = crop_to_multiple(out, ctx.multiple);
+  if (cropped.height != out.height || cropped.width != out.width) {
+    if (ctx.note) ctx.note(what + ": centre-cropped from " + size_text(out) + " to " + size_text(cropped) +
+                           " (sides must be multiples of " + std::to_string(ctx.multiple) + ")");
+  }
+  return cropped;
+}
+
+Image load_rgb_option(const Args& args, const std::string& option) {
+  DIP_USER_CHECK(args.has(option), "--", option, " is required");
+  return load_image(args.text(option), 3);
+}
+
+void check_same_size(const Image& a, const std::string& a_what, const Image& b, const std::string& b_what) {
+  DIP_USER_CHECK(a.height == b.height && a.width == b.width, a_what, " is ", size_text(a), " but ", b_what,
+                 " is ", size_text(b), "; they must have the same size");
+}
+
+SkipConfig default_skip(int in_channels) {
+  SkipConfig c;  // nn/skip.h's defaults are DIP's get_net('skip', 128, 128, 4, 5 scales)
+  c.in_channels = in_channels;
+  c.out_channels = 3;
+  c.upsample_mode = UpsampleMode::Bilinear;
+  c.pad = PaddingMode::Reflect;
+  return c;
+}
+
+Tensor noise_input(int depth, int h, int w, uint64_t seed, Device device) {
+  Rng rng(stream_seed(seed, Stream::Input));
+  return Tensor::uniform({1, depth, h, w}, 0.f, 0.1f, rng, device);
+}
+
+uint64_t stream_seed(uint64_t seed, Stream s) {
+  // SplitMix64 finaliser of (seed, stream): well-separated PCG streams.
+  uint64_t z = seed * 0x9E3779B97F4A7C15ULL + static_cast<uint64_t>(s) * 0xD1B54A32D192ED03ULL;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+
+}  // namespace dip::apps

@@ -1,0 +1,137 @@
+#include "apps/lib/trainer.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+
+#include "apps/lib/interrupt.h"
+#include "autograd/functions.h"
+#include "optim/adam.h"
+#include "tensor/elementwise.h"
+
+namespace dip::apps {
+
+Tensor normal_noise(const Shape& shape, float stddev, uint64_t seed, uint64_t counter, Device device) {
+  const int64_t n = shape.numel();
+  constexpr int64_t kChunk = 1 << 16;
+  const int64_t chunks = (n + kChunk - 1) / kChunk;
+  std::vector<float> v(static_cast<size_t>(n));
+#pragma omp parallel for schedule(static)
+  for (int64_t c = 0; c < chunks; ++c) {
+    // SplitMix-style mixing gives every (seed, counter, chunk) its own PCG stream.
+    uint64_t key = seed * 0x9E3779B97F4A7C15ULL ^ (counter + 1) * 0xBF58476D1CE4E5B9ULL ^
+                   (static_cast<uint64_t>(c) + 1) * 0x94D049BB133111EBULL;
+    Rng rng(key);
+    const int64_t end = std::min(n, (c + 1) * kChunk);
+    for (int64_t i = c * kChunk; i < end; ++i) v[i] = stddev * rng.normal();
+  }
+  return Tensor::from_vector(shape, v, device);
+}
+
+namespace {
+
+double seconds_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
+// Copies of the parameter values, refreshed in place (no allocation after the first).
+class Checkpoint {
+ public:
+  explicit Checkpoint(const std::vector<Variable>& params) : params_(params) {}
+  void save() {
+    if (saved_.empty())
+      for (const Variable& p : params_) saved_.push_back(p.data().clone());
+    else
+      for (size_t i = 0; i < params_.size(); ++i) saved_[i].copy_(params_[i].data());
+  }
+  void restore() {
+    for (size_t i = 0; i < params_.size(); ++i) params_[i].impl()->data.copy_(saved_[i]);
+  }
+  bool empty() const { return saved_.empty(); }
+
+ private:
+  std::vector<Variable> params_;
+  std::vector<Tensor> saved_;
+};
+
+}  // namespace
+
+TrainResult train_dip(Module& net, const FitTarget& target, const TrainOptions& opt,
+                      Progress& progress, const SnapshotFn& on_snapshot) {
+  DIP_CHECK(opt.iters >= 1 && opt.every >= 1, "train_dip: iters and every must be >= 1");
+  const Device device = target.input.device();
+  const std::vector<Variable> params = net.parameters();
+  Adam adam(params, AdamOptions{opt.lr});
+  Checkpoint checkpoint(params);
+  const Variable observed(target.observed);
+
+  TrainResult result;
+  Tensor avg;  // EMA of the outputs, (1, C, H, W) on the device
+  double last_loss = 0.0;
+  std::optional<double> psnr_now, psnr_avg_now;
+  const auto start = std::chrono::steady_clock::now();
+
+  for (int it = 0; it < opt.iters; ++it) {
+    if (interrupt_requested()) {
+      result.interrupted = true;
+      break;
+    }
+    Tensor z = target.input;
+    if (opt.reg_noise_std > 0.f)
+      z = add(z, normal_noise(z.shape(), opt.reg_noise_std, opt.seed, static_cast<uint64_t>(it), device));
+
+    adam.zero_grad();
+    Variable out = net.forward(Variable(z));  // (1, C, H, W)
+    Variable loss = mse_loss(target.degrade ? target.degrade(out) : out, observed);
+    loss.backward();
+    const double loss_value = loss.item();
+
+    bool collapsed = false;
+    if (opt.backtrack && it % opt.checkpoint_every != 0) {
+      if (!checkpoint.empty() && last_loss > 0.0 &&
+          10.0 * std::log10(loss_value / last_loss) > opt.backtrack_db) {
+        collapsed = true;
+        checkpoint.restore();
+        ++result.backtracks;
+      } else {
+        checkpoint.save();
+        last_loss = loss_value;
+      }
+    }
+    if (!collapsed) {
+      if (opt.ema) {
+        avg = avg.defined() ? add(mul_scalar(avg, opt.ema_weight), mul_scalar(out.data(), 1.f - opt.ema_weight))
+                            : out.data().clone();
+      }
+      adam.step();
+    }
+
+    const bool last = it + 1 == opt.iters;
+    if (it % opt.every == 0 || last) {
+      Image out_img = tensor_to_image(out.data());
+      TracePoint tp;
+      tp.iter = it;
+      tp.loss = loss_value;
+      if (target.ground_truth) {
+        tp.psnr = psnr_now = psnr(out_img, *target.ground_truth);
+        if (avg.defined()) tp.psnr_avg = psnr_avg_now = psnr(tensor_to_image(avg), *target.ground_truth);
+      }
+      result.trace.push_back(tp);
+      if (on_snapshot) on_snapshot(it, clip01(out_img));
+    }
+    result.iters_done = it + 1;
+    progress.update(it, loss_value, psnr_now, psnr_avg_now);
+  }
+  result.seconds = seconds_since(start);
+  progress.finish();
+
+  // The final output: f(z) for the clean input, as the notebooks show it after the loop.
+  {
+    NoGradGuard no_grad;
+    result.output = tensor_to_image(net.forward(Variable(target.input)).data());
+  }
+  if (avg.defined()) result.output_avg = tensor_to_image(avg);
+  return result;
+}
+
+}  // namespace dip::apps

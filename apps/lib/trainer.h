@@ -1,0 +1,66 @@
+// The Deep Image Prior loop: fit a randomly initialised network's output f(z) so that its
+// degraded version A(f(z)) matches the observation y, by Adam on mse(A(f(z)), y).
+//
+// Per iteration, as the authors' notebooks:
+//   - reg-noise: the input is z + N(0, reg_noise_std^2), fresh noise every iteration;
+//   - EMA: out_avg = w out_avg + (1 - w) out (w = 0.99), reported beside the raw output;
+//   - backtracking: when the loss jumps by more than 5 dB (10 log10(loss / last_loss) > 5, i.e.
+//     the notebook's PSNR-to-observation drop) the parameters go back to the last checkpoint and
+//     the step is skipped. A checkpoint is taken every iteration that is not a multiple of 100.
+// Every `every` iterations (and after the last) a trace point is recorded and `on_snapshot` is
+// called with the current output. Ctrl-C (interrupt.h) ends the loop early; what was fitted so far
+// is returned.
+#pragma once
+#include <functional>
+#include <optional>
+#include <vector>
+
+#include "apps/lib/image.h"
+#include "apps/lib/metrics.h"
+#include "apps/lib/progress.h"
+#include "autograd/variable.h"
+#include "nn/module.h"
+
+namespace dip::apps {
+
+struct TrainOptions {
+  int iters = 3000;
+  float lr = 0.01f;
+  float reg_noise_std = 0.f;
+  bool ema = false;
+  float ema_weight = 0.99f;
+  bool backtrack = false;
+  float backtrack_db = 5.f;
+  int checkpoint_every = 100;  // the notebook's show_every: no check/checkpoint on multiples
+  int every = 100;             // trace and snapshot interval
+  uint64_t seed = 0;           // for the reg-noise draws
+};
+
+// What the loop fits. Tensors live on the training device.
+struct FitTarget {
+  Tensor input;                                      // z: (1, D, H, W)
+  Tensor observed;                                   // y: the shape of A(f(z))
+  std::function<Variable(const Variable&)> degrade;  // A; identity when empty
+  std::optional<Image> ground_truth;                 // (3, H, W) for PSNR, on the host
+};
+
+struct TrainResult {
+  Image output;                // f(z) after the last step, without reg-noise
+  std::optional<Image> output_avg;  // the EMA, when enabled
+  std::vector<TracePoint> trace;
+  int iters_done = 0;
+  double seconds = 0.0;  // the loop only (no setup, no file writing)
+  int backtracks = 0;
+  bool interrupted = false;
+};
+
+using SnapshotFn = std::function<void(int iter, const Image& output)>;
+
+TrainResult train_dip(Module& net, const FitTarget& target, const TrainOptions& options,
+                      Progress& progress, const SnapshotFn& on_snapshot = {});
+
+// (shape) filled with N(0, stddev^2) on `device`, drawn on the host in parallel chunks whose
+// streams depend only on (seed, counter, chunk) — the same values for any thread count.
+Tensor normal_noise(const Shape& shape, float stddev, uint64_t seed, uint64_t counter, Device device);
+
+}  // namespace dip::apps

@@ -1,0 +1,174 @@
+// CUDA kernels of tensor/batch_norm.h.
+//
+// Forward: per-channel statistics from the deterministic two-pass sums of gpu/channel_sum.cuh, then
+// one fused normalise + affine pass. The sums are shifted by each channel's first value, K:
+// var = E[(x-K)^2] - E[x-K]^2 keeps its precision when |mean| >> std (as the CPU kernel does).
+// Backward: the sums of g and g * xhat per channel (which are grad_beta and grad_gamma), then
+// grad_x in one pass.
+#include "gpu/channel_sum.cuh"
+#include "gpu/cuda_context.cuh"
+#include "tensor/batch_norm.h"
+
+namespace dip::cuda {
+
+namespace {
+
+using gpu::SumPair;
+
+constexpr int kThreads = 256;
+
+struct Nchw {
+  int64_t n, c, hw;
+};
+
+Nchw check_nchw(const char* op, const Tensor& x, const Tensor& gamma) {
+  DIP_CHECK(x.rank() == 4, op, ": input must be (N, C, H, W), got ", describe(x));
+  Nchw d{x.size(0), x.size(1), x.size(2) * x.size(3)};
+  DIP_CHECK(gamma.numel() == d.c, op, ": gamma ", describe(gamma), " does not match the ", d.c,
+            " channels of ", describe(x));
+  return d;
+}
+
+// Grid for the elementwise passes: x indexes the (n, c) planes, y the pieces of a plane (4 values
+// per thread), so the channel of a block is one division per block, not per element.
+dim3 plane_grid(const Nchw& d) {
+  int64_t pieces = (d.hw + 4 * kThreads - 1) / (4 * kThreads);
+  pieces = pieces < 1 ? 1 : (pieces > 65535 ? 65535 : pieces);
+  return dim3(static_cast<unsigned>(d.n * d.c), static_cast<unsigned>(pieces));
+}
+
+// ---- forward ------------------------------------------------------------------
+
+// x - K and (x - K)^2, K = the channel's first value x[0, c, 0, 0].
+struct ShiftedMoments {
+  const float* x;
+  int64_t hw;
+  __device__ SumPair<float> operator()(int64_t i, int c) const {
+    const float v = x[i] - x[c * hw];
+    return {v, v * v};
+  }
+};
+
+struct WriteStatistics {
+  const float* x;
+  int64_t hw;
+  double count;
+  float eps;
+  float* mean;
+  float* invstd;
+  __device__ void operator()(int c, SumPair<double> s) const {
+    const double shift = x[c * hw];
+    const double m = s.a / count;
+    const double var = fmax(s.b / count - m * m, 0.0);  // biased, as in training
+    mean[c] = static_cast<float>(shift + m);
+    invstd[c] = static_cast<float>(1.0 / sqrt(var + double(eps)));
+  }
+};
+
+// y = (x - mean) * invstd * gamma + beta.    x, y: (N, C, HW)
+__global__ void normalize_kernel(const float* __restrict__ x, const float* __restrict__ mean,
+                                 const float* __restrict__ invstd, const float* __restrict__ gamma,
+                                 const float* __restrict__ beta, float* __restrict__ y, int64_t C,
+                                 int64_t hw) {
+  const int64_t plane = blockIdx.x;
+  const int64_t c = plane % C;
+  const float m = mean[c], scale = invstd[c] * gamma[c], shift = beta[c];
+  const float* xp = x + plane * hw;
+  float* yp = y + plane * hw;
+  for (int64_t p = int64_t(blockIdx.y) * blockDim.x + threadIdx.x; p < hw;
+       p += int64_t(gridDim.y) * blockDim.x)
+    yp[p] = (xp[p] - m) * scale + shift;
+}
+
+// ---- backward -----------------------------------------------------------------
+
+// g and g * xhat, xhat = (x - mean) * invstd.
+struct GradMoments {
+  const float* g;
+  const float* x;
+  const float* mean;
+  const float* invstd;
+  __device__ SumPair<float> operator()(int64_t i, int c) const {
+    const float gi = g[i];
+    return {gi, gi * (x[i] - mean[c]) * invstd[c]};
+  }
+};
+
+struct WriteAffineGrads {
+  float* grad_gamma;
+  float* grad_beta;
+  __device__ void operator()(int c, SumPair<double> s) const {
+    grad_beta[c] = static_cast<float>(s.a);
+    grad_gamma[c] = static_cast<float>(s.b);
+  }
+};
+
+// grad_x = gamma * invstd * (g - sum(g) / count - xhat * sum(g * xhat) / count).   (N, C, HW)
+__global__ void grad_input_kernel(const float* __restrict__ g, const float* __restrict__ x,
+                                  const float* __restrict__ gamma, const float* __restrict__ mean,
+                                  const float* __restrict__ invstd, const float* __restrict__ sum_g,
+                                  const float* __restrict__ sum_gxhat, float* __restrict__ grad_x,
+                                  int64_t C, int64_t hw, float inv_count) {
+  const int64_t plane = blockIdx.x;
+  const int64_t c = plane % C;
+  const float m = mean[c], inv = invstd[c], k = gamma[c] * inv;
+  const float mean_g = sum_g[c] * inv_count, mean_gxhat = sum_gxhat[c] * inv_count;
+  const float* gp = g + plane * hw;
+  const float* xp = x + plane * hw;
+  float* out = grad_x + plane * hw;
+  for (int64_t p = int64_t(blockIdx.y) * blockDim.x + threadIdx.x; p < hw;
+       p += int64_t(gridDim.y) * blockDim.x) {
+    const float xhat = (xp[p] - m) * inv;
+    out[p] = k * (gp[p] - mean_g - xhat * mean_gxhat);
+  }
+}
+
+}  // namespace
+
+BatchNormForward batch_norm2d_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                      float eps) {
+  const Nchw d = check_nchw("batch_norm2d", x, gamma);
+  DIP_CHECK(beta.numel() == d.c, "batch_norm2d: beta ", describe(beta), " does not match the ", d.c,
+            " channels of ", describe(x));
+  const int64_t count = d.n * d.hw;  // values per channel
+  DIP_CHECK(count > 1, "batch_norm2d: training mode needs more than one value per channel, got ",
+            describe(x), " (use a larger batch or image)");
+  DIP_CHECK(eps >= 0.f, "batch_norm2d: eps must be >= 0, got ", eps);
+
+  BatchNormForward out{Tensor::empty(x.shape(), Device::CUDA), Tensor::empty({d.c}, Device::CUDA),
+                       Tensor::empty({d.c}, Device::CUDA)};
+  if (d.c == 0) return out;
+  gpu::channel_sums(d.n, d.c, d.hw, ShiftedMoments{x.data(), d.hw},
+                    WriteStatistics{x.data(), d.hw, double(count), eps, out.mean.data(),
+                                    out.invstd.data()});
+  normalize_kernel<<<plane_grid(d), kThreads, 0, gpu::stream()>>>(
+      x.data(), out.mean.data(), out.invstd.data(), gamma.data(), beta.data(), out.y.data(), d.c, d.hw);
+  DIP_CUDA_CHECK_LAUNCH();
+  return out;
+}
+
+BatchNormBackward batch_norm2d_backward(const Tensor& grad_y, const Tensor& x, const Tensor& gamma,
+                                        const Tensor& mean, const Tensor& invstd) {
+  const Nchw d = check_nchw("batch_norm2d_backward", x, gamma);
+  DIP_CHECK(grad_y.shape() == x.shape(), "batch_norm2d_backward: gradient ", describe(grad_y),
+            " vs input ", describe(x));
+  DIP_CHECK(mean.numel() == d.c && invstd.numel() == d.c,
+            "batch_norm2d_backward: saved statistics must have one value per channel (", d.c, ")");
+  const int64_t count = d.n * d.hw;
+
+  BatchNormBackward out{Tensor::empty(x.shape(), Device::CUDA), Tensor::empty({d.c}, Device::CUDA),
+                        Tensor::empty({d.c}, Device::CUDA)};
+  if (d.c == 0) return out;
+  // grad_beta = sum g and grad_gamma = sum g * xhat are exactly the two sums grad_x needs.
+  gpu::channel_sums(d.n, d.c, d.hw,
+                    GradMoments{grad_y.data(), x.data(), mean.data(), invstd.data()},
+                    WriteAffineGrads{out.grad_gamma.data(), out.grad_beta.data()});
+  if (count == 0) return out;
+  grad_input_kernel<<<plane_grid(d), kThreads, 0, gpu::stream()>>>(
+      grad_y.data(), x.data(), gamma.data(), mean.data(), invstd.data(), out.grad_beta.data(),
+      out.grad_gamma.data(), out.grad_x.data(), d.c, d.hw, 1.f / static_cast<float>(count));
+  DIP_CUDA_CHECK_LAUNCH();
+  return out;
+}
+
+}  // namespace dip::cuda

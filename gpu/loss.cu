@@ -1,0 +1,128 @@
+// CUDA kernels of tensor/loss.h. The forward losses are deterministic whole-tensor sums
+// (gpu/reduce.cuh) written to a (1) device tensor; the backward kernels read grad_loss from device
+// memory, so nothing here waits for the host (a training step can be captured as a CUDA graph).
+#include "gpu/reduce.cuh"
+#include "tensor/loss.h"
+
+namespace dip::gpu {
+
+namespace {
+
+// An image viewed as planes of (H, W): every leading dimension is a plane index.
+struct Planes {
+  int64_t planes, h, w;
+};
+
+Planes check_image(const char* op, const Tensor& x) {
+  DIP_CHECK(x.rank() >= 2, op, ": needs an image (N, C, H, W) or (H, W), got ", describe(x));
+  DIP_CHECK(x.numel() > 0, op, ": empty input ", describe(x));
+  const int64_t h = x.size(-2), w = x.size(-1);
+  return {x.numel() / (h * w), h, w};
+}
+
+void check_grad_loss(const char* op, const Tensor& grad_loss) {
+  DIP_CHECK(grad_loss.numel() == 1 && grad_loss.is_cuda(), op,
+            ": the loss gradient must be one element on the GPU, got ", describe(grad_loss));
+}
+
+__device__ __forceinline__ float sign(float v) { return float(v > 0.f) - float(v < 0.f); }  // sign(0) = 0
+
+struct SquaredDiff {
+  const float* y;
+  const float* t;
+  __device__ __forceinline__ double operator()(int64_t i) const {
+    const float d = y[i] - t[i];
+    return double(d) * d;
+  }
+};
+
+// Element i adds |right - x| and |below - x| where those neighbours exist.
+struct TvTerm {
+  const float* x;
+  int64_t h, w;
+  __device__ __forceinline__ double operator()(int64_t i) const {
+    const int64_t col = i % w, row = (i / w) % h;
+    const float v = x[i];
+    double acc = 0;
+    if (col + 1 < w) acc += fabsf(x[i + 1] - v);
+    if (row + 1 < h) acc += fabsf(x[i + w] - v);
+    return acc;
+  }
+};
+
+// grad_y = grad_loss * 2 (y - target) / n
+__global__ void mse_backward_kernel(const float* __restrict__ y, const float* __restrict__ t,
+                                    const float* __restrict__ grad_loss, float inv_n, int64_t n,
+                                    float* __restrict__ gy) {
+  const float scale = 2.f * grad_loss[0] * inv_n;
+  const int64_t stride = int64_t(gridDim.x) * blockDim.x;
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride)
+    gy[i] = scale * (y[i] - t[i]);
+}
+
+// x[i, j] appears in |x[i, j+1] - x[i, j]| (weight -sign), |x[i, j] - x[i, j-1]| (+sign), and
+// likewise with the rows above and below.
+__global__ void tv_backward_kernel(const float* __restrict__ x, const float* __restrict__ grad_loss,
+                                   float inv_n, int64_t h, int64_t w, int64_t n, float* __restrict__ gx) {
+  const float scale = grad_loss[0] * inv_n;
+  const int64_t stride = int64_t(gridDim.x) * blockDim.x;
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
+    const int64_t col = i % w, row = (i / w) % h;
+    const float v = x[i];
+    float g = 0.f;
+    if (col > 0) g += sign(v - x[i - 1]);
+    if (col + 1 < w) g -= sign(x[i + 1] - v);
+    if (row > 0) g += sign(v - x[i - w]);
+    if (row + 1 < h) g -= sign(x[i + w] - v);
+    gx[i] = scale * g;
+  }
+}
+
+}  // namespace
+
+}  // namespace dip::gpu
+
+namespace dip::cuda {
+
+Tensor mse_loss_forward(const Tensor& y, const Tensor& target) {
+  DIP_CHECK(y.shape() == target.shape(), "mse_loss: output ", describe(y), " vs target ", describe(target));
+  DIP_CHECK(y.numel() > 0, "mse_loss: empty input");
+  Tensor loss = Tensor::empty({1}, Device::CUDA);
+  const int64_t n = y.numel();
+  gpu::sum_all_into(gpu::SquaredDiff{y.data(), target.data()}, n, 1.0 / double(n), loss.data());
+  return loss;
+}
+
+Tensor mse_loss_backward(const Tensor& y, const Tensor& target, const Tensor& grad_loss) {
+  DIP_CHECK(y.shape() == target.shape(), "mse_loss_backward: output ", describe(y), " vs target ",
+            describe(target));
+  gpu::check_grad_loss("mse_loss_backward", grad_loss);
+  Tensor gy = Tensor::empty(y.shape(), Device::CUDA);
+  const int64_t n = y.numel();
+  if (n == 0) return gy;
+  gpu::mse_backward_kernel<<<gpu::blocks_for(n), 256, 0, gpu::stream()>>>(
+      y.data(), target.data(), grad_loss.data(), 1.f / static_cast<float>(n), n, gy.data());
+  DIP_CUDA_CHECK_LAUNCH();
+  return gy;
+}
+
+Tensor tv_loss_forward(const Tensor& x) {
+  const gpu::Planes d = gpu::check_image("tv_loss", x);
+  Tensor loss = Tensor::empty({1}, Device::CUDA);
+  const int64_t n = x.numel();
+  gpu::sum_all_into(gpu::TvTerm{x.data(), d.h, d.w}, n, 1.0 / double(n), loss.data());
+  return loss;
+}
+
+Tensor tv_loss_backward(const Tensor& x, const Tensor& grad_loss) {
+  const gpu::Planes d = gpu::check_image("tv_loss_backward", x);
+  gpu::check_grad_loss("tv_loss_backward", grad_loss);
+  Tensor gx = Tensor::empty(x.shape(), Device::CUDA);
+  const int64_t n = x.numel();
+  gpu::tv_backward_kernel<<<gpu::blocks_for(n), 256, 0, gpu::stream()>>>(
+      x.data(), grad_loss.data(), 1.f / static_cast<float>(n), d.h, d.w, n, gx.data());
+  DIP_CUDA_CHECK_LAUNCH();
+  return gx;
+}
+
+}  // namespace dip::cuda

@@ -1,0 +1,194 @@
+#include "nn/vit.h"
+
+#include "autograd/functions.h"
+#include "nn/layer_norm.h"
+#include "nn/linear.h"
+#include "nn/patch.h"
+#include "nn/positional.h"
+#include "nn/sequential.h"
+#include "nn/transformer_block.h"
+
+namespace dip {
+
+namespace {
+
+ModulePtr make_positional(PositionalKind kind, int grid_h, int grid_w, int dim, Rng& rng) {
+  if (kind == PositionalKind::Sinusoidal)
+    return std::make_shared<SinusoidalPositionalEmbedding>(grid_h, grid_w, dim);
+  return std::make_shared<LearnedPositionalEmbedding>(grid_h * grid_w, dim, rng);
+}
+
+// `depth` blocks on a (grid_h, grid_w) token grid; windowed when the grid is larger than the
+// window, every second block with shifted windows.
+std::shared_ptr<Sequential> make_blocks(const VitConfig& cfg, int depth, int grid_h, int grid_w,
+                                        Rng& rng) {
+  auto blocks = std::make_shared<Sequential>();
+  const bool windowed = cfg.window > 0 && (grid_h > cfg.window || grid_w > cfg.window);
+  for (int i = 0; i < depth; ++i) {
+    AttentionWindow win;
+    if (windowed) win = {cfg.window, grid_h, grid_w, cfg.shift_windows && i % 2 == 1};
+    blocks->add(std::make_shared<TransformerBlock>(cfg.width, cfg.heads, cfg.mlp_ratio, rng, win));
+  }
+  return blocks;
+}
+
+void check_common(const VitConfig& cfg, int finest_patch) {
+  DIP_CHECK(cfg.in_channels > 0 && cfg.out_channels > 0, cfg.variant, ": channel counts must be positive");
+  DIP_CHECK(cfg.width > 0 && cfg.heads > 0 && cfg.width % cfg.heads == 0, cfg.variant, ": width ",
+            cfg.width, " must be a positive multiple of heads ", cfg.heads);
+  DIP_CHECK(cfg.depth >= 0 && cfg.mlp_ratio > 0, cfg.variant, ": depth >= 0 and mlp_ratio > 0 needed");
+  DIP_CHECK(cfg.positional != PositionalKind::Sinusoidal || cfg.width % 4 == 0, cfg.variant,
+            ": sinusoidal positions need a width divisible by 4, got ", cfg.width);
+  DIP_CHECK(finest_patch > 0 && cfg.image_height % finest_patch == 0 && cfg.image_width % finest_patch == 0,
+            cfg.variant, ": the image ", cfg.image_height, "x", cfg.image_width,
+            " must be a multiple of ", finest_patch, " (patch size", cfg.variant == "vit" ? "" : " x 2^(stages-1)",
+            "); crop the image or change --patch");
+}
+
+// The naive ViT generator (see nn/vit.h).
+class VisionTransformer : public Module {
+ public:
+  VisionTransformer(const VitConfig& cfg, Rng& rng)
+      : cfg_(cfg), grid_h_(cfg.image_height / cfg.patch), grid_w_(cfg.image_width / cfg.patch) {
+    check_common(cfg, cfg.patch);
+    const int p2 = cfg.patch * cfg.patch;
+    embed_ = register_module("embed", std::make_shared<PatchEmbed>(cfg.in_channels, cfg.width, cfg.patch, rng));
+    pos_ = register_module("pos", make_positional(cfg.positional, grid_h_, grid_w_, cfg.width, rng));
+    blocks_ = register_module("blocks", make_blocks(cfg, cfg.depth, grid_h_, grid_w_, rng));
+    norm_ = register_module("norm", std::make_shared<LayerNorm>(cfg.width));
+    head_ = register_module("head", std::make_shared<Linear>(cfg.width, cfg.out_channels * p2, true, rng));
+  }
+
+  Variable forward(const Variable& z) override {
+    DIP_CHECK(z.shape().rank() == 4 && z.size(1) == cfg_.in_channels && z.size(2) == cfg_.image_height &&
+                  z.size(3) == cfg_.image_width,
+              name(), ": expects noise (N, ", cfg_.in_channels, ", ", cfg_.image_height, ", ",
+              cfg_.image_width, "), got ", z.shape().str());
+    Variable t = pos_->forward(embed_->forward(z));  // (N, T, D)
+    t = norm_->forward(blocks_->forward(t));
+    t = head_->forward(t);                           // (N, T, C_out*p*p)
+    return sigmoid(unpatchify(t, cfg_.patch, grid_h_, grid_w_));  // (N, C_out, H, W)
+  }
+
+  std::string name() const override {
+    return "ViT(p=" + std::to_string(cfg_.patch) + ", D=" + std::to_string(cfg_.width) + ", depth=" +
+           std::to_string(cfg_.depth) + ", heads=" + std::to_string(cfg_.heads) + ", " +
+           positional_name(cfg_.positional) +
+           (cfg_.window > 0 ? ", window=" + std::to_string(cfg_.window) : std::string()) + ")";
+  }
+
+ private:
+  VitConfig cfg_;
+  int grid_h_, grid_w_;
+  std::shared_ptr<PatchEmbed> embed_;
+  ModulePtr pos_;
+  std::shared_ptr<Sequential> blocks_;
+  std::shared_ptr<LayerNorm> norm_;
+  std::shared_ptr<Linear> head_;
+};
+
+// The noise image sampled at every `factor`-th pixel (nearest downsampling keeps the noise as
+// random as at full size; averaging would flatten it): (N, C, H, W) -> (N, C, H/f, W/f).
+Variable subsample(const Variable& z, int factor) {
+  if (factor == 1) return z;
+  const Shape& s = z.shape();
+  const int64_t gh = s[2] / factor, gw = s[3] / factor;
+  Variable t = reshape(z, {s[0] * s[1] * gh, factor, gw, factor});  // [(n, c, gh), i, gw, j]
+  t = narrow(narrow(t, 1, 0, 1), 3, 0, 1);                            // i = j = 0
+  return reshape(t, {s[0], s[1], gh, gw});
+}
+
+// The multi-scale generator (see nn/vit.h).
+class MultiScaleVit : public Module {
+ public:
+  MultiScaleVit(const VitConfig& cfg, Rng& rng) : cfg_(cfg) {
+    DIP_CHECK(cfg.stages >= 1 && cfg.stages <= 8, cfg.variant, ": stages must be in 1..8, got ", cfg.stages);
+    const int coarsest = cfg.patch << (cfg.stages - 1);
+    check_common(cfg, coarsest);
+    for (int k = 0; k < cfg.stages; ++k) {
+      const int factor = coarsest >> k;  // image pixels per token side at stage k
+      Stage st;
+      st.factor = factor;
+      st.grid_h = cfg.image_height / factor;
+      st.grid_w = cfg.image_width / factor;
+      const std::string id = std::to_string(k);
+      if (k == 0 || cfg.noise_every_stage)
+        st.noise = register_module("noise" + id, std::make_shared<Linear>(cfg.in_channels, cfg.width, true, rng));
+      st.pos = register_module("pos" + id, make_positional(cfg.positional, st.grid_h, st.grid_w, cfg.width, rng));
+      st.blocks = register_module("stage" + id, make_blocks(cfg, cfg.depth, st.grid_h, st.grid_w, rng));
+      stages_.push_back(st);
+    }
+    norm_ = register_module("norm", std::make_shared<LayerNorm>(cfg.width));
+    head_ = register_module(
+        "head", std::make_shared<Linear>(cfg.width, cfg.out_channels * cfg.patch * cfg.patch, true, rng));
+  }
+
+  Variable forward(const Variable& z) override {
+    DIP_CHECK(z.shape().rank() == 4 && z.size(1) == cfg_.in_channels && z.size(2) == cfg_.image_height &&
+                  z.size(3) == cfg_.image_width,
+              name(), ": expects noise (N, ", cfg_.in_channels, ", ", cfg_.image_height, ", ",
+              cfg_.image_width, "), got ", z.shape().str());
+    Variable t;  // (N, T_k, D)
+    for (size_t k = 0; k < stages_.size(); ++k) {
+      const Stage& st = stages_[k];
+      if (k > 0) {
+        // Tokens as a (D, gh, gw) image, enlarged x2 with fixed bilinear weights.
+        const Stage& prev = stages_[k - 1];
+        Variable img = unpatchify(t, 1, prev.grid_h, prev.grid_w);       // (N, D, gh, gw)
+        t = patchify(upsample2d(img, 2, UpsampleMode::Bilinear), 1);     // (N, 4*T, D)
+      }
+      if (st.noise) {
+        Variable e = st.noise->forward(patchify(subsample(z, st.factor), 1));  // (N, T_k, D)
+        t = t.defined() ? add(t, e) : e;
+      }
+      t = st.blocks->forward(st.pos->forward(t));
+    }
+    t = head_->forward(norm_->forward(t));  // (N, T, C_out*p*p)
+    const Stage& last = stages_.back();
+    return sigmoid(unpatchify(t, cfg_.patch, last.grid_h, last.grid_w));  // (N, C_out, H, W)
+  }
+
+  std::string name() const override {
+    return "MultiScaleViT(stages=" + std::to_string(cfg_.stages) + ", p=" + std::to_string(cfg_.patch) +
+           ", D=" + std::to_string(cfg_.width) + ", depth/stage=" + std::to_string(cfg_.depth) +
+           ", heads=" + std::to_string(cfg_.heads) + ", " + positional_name(cfg_.positional) +
+           (cfg_.window > 0 ? ", window=" + std::to_string(cfg_.window) : std::string()) +
+           (cfg_.noise_every_stage ? ", noise every stage" : "") + ")";
+  }
+
+ private:
+  struct Stage {
+    int factor = 0, grid_h = 0, grid_w = 0;
+    std::shared_ptr<Linear> noise;  // in_channels -> D, or null (no noise at this stage)
+    ModulePtr pos;
+    std::shared_ptr<Sequential> blocks;
+  };
+  VitConfig cfg_;
+  std::vector<Stage> stages_;
+  std::shared_ptr<LayerNorm> norm_;
+  std::shared_ptr<Linear> head_;
+};
+
+}  // namespace
+
+std::vector<std::string> vit_variants() { return {"vit", "vit-ms"}; }
+
+PositionalKind parse_positional(const std::string& name) {
+  if (name == "learned") return PositionalKind::Learned;
+  if (name == "sinusoidal") return PositionalKind::Sinusoidal;
+  throw Error("unknown positional embedding '" + name + "'; use learned or sinusoidal");
+}
+
+const char* positional_name(PositionalKind kind) {
+  return kind == PositionalKind::Sinusoidal ? "sinusoidal" : "learned";
+}
+
+std::shared_ptr<Module> make_vit(const VitConfig& cfg, Rng& rng) {
+  if (cfg.variant == "vit") return std::make_shared<VisionTransformer>(cfg, rng);
+  if (cfg.variant == "vit-ms") return std::make_shared<MultiScaleVit>(cfg, rng);
+  std::string known;
+  for (const std::string& v : vit_variants()) known += (known.empty() ? "" : ", ") + v;
+  throw Error("unknown ViT variant '" + cfg.variant + "'; known: " + known);
+}
+
+}  // namespace dip

@@ -1,0 +1,54 @@
+// Transformer generators for Deep Image Prior: a fixed noise image in, an image in [0, 1] out.
+//
+//   z (N, in_channels, H, W) -> generator -> (N, out_channels, H, W), sigmoid at the end.
+//
+// Variants (VitConfig::variant):
+//   "vit"     the naive ViT: patches of `patch` -> Linear to `width` -> + positions -> `depth`
+//             pre-norm Transformer blocks -> LayerNorm -> Linear to out_channels*patch^2 ->
+//             unpatchify -> sigmoid.
+//   "vit-ms"  multi-scale: `stages` token grids, each twice as fine as the one before, the last
+//             one with patch size `patch`. Stage 0 starts from the noise subsampled to its grid;
+//             between stages the tokens are viewed as a (width, gh, gw) image and enlarged with
+//             fixed bilinear upsampling (x2), then new positions are added. Every stage runs
+//             `depth` Transformer blocks. Mixing is attention only (no 3x3 convolutions); the
+//             smoothness comes from the upsampling, as in DIP's decoder.
+// With window > 0 attention is local to window x window tokens on every grid larger than the
+// window (coarser grids keep global attention); with shift_windows every second block shifts its
+// windows by window/2 so neighbouring windows exchange information.
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "nn/module.h"
+
+namespace dip {
+
+enum class PositionalKind { Learned, Sinusoidal };
+
+struct VitConfig {
+  std::string variant = "vit";          // "vit" or "vit-ms"
+  int in_channels = 32, out_channels = 3;
+  int image_height = 64, image_width = 64;  // the output size; fixes the token grids
+  int patch = 8;         // vit: the patch size; vit-ms: the finest stage's patch size
+  int width = 256;       // token width D
+  int depth = 6;         // Transformer blocks (vit: in all; vit-ms: per stage)
+  int heads = 8;
+  int mlp_ratio = 4;
+  PositionalKind positional = PositionalKind::Learned;
+  int window = 0;               // local attention windows (0: global attention)
+  bool shift_windows = true;    // every second block shifts its windows by window/2
+  int stages = 4;               // vit-ms: number of resolutions (each x2 finer)
+  bool noise_every_stage = false;  // vit-ms: add the (subsampled) noise at every stage, not only the first
+};
+
+// The variant names make_vit accepts.
+std::vector<std::string> vit_variants();
+// "learned" or "sinusoidal".
+PositionalKind parse_positional(const std::string& name);
+const char* positional_name(PositionalKind kind);
+
+// Builds the generator of cfg.variant; an error lists the variants when the name is unknown.
+std::shared_ptr<Module> make_vit(const VitConfig& cfg, Rng& rng);
+
+}  // namespace dip

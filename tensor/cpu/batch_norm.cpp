@@ -1,0 +1,145 @@
+// CPU kernels of tensor/batch_norm.h.
+//
+// Threads split the channels. A channel is N contiguous planes of H*W floats; each kernel reads it
+// once to gather the per-channel sums (in double), then once more to write its output — by then
+// the channel (64 KiB at 128x128) is still in cache. The statistics use shifted sums: with K the
+// first value of the channel, var = E[(x-K)^2] - E[x-K]^2 keeps full precision when |mean| >> std,
+// where the textbook E[x^2] - E[x]^2 would cancel.
+#include "tensor/batch_norm.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace dip::cpu {
+
+namespace {
+
+constexpr int64_t kParallelMin = 32768;
+
+struct Nchw {
+  int64_t n, c, hw;
+};
+
+Nchw check_nchw(const char* op, const Tensor& x, const Tensor& gamma) {
+  DIP_CHECK(x.rank() == 4, op, ": input must be (N, C, H, W), got ", describe(x));
+  Nchw d{x.size(0), x.size(1), x.size(2) * x.size(3)};
+  DIP_CHECK(gamma.numel() == d.c, op, ": gamma ", describe(gamma), " does not match the ", d.c,
+            " channels of ", describe(x));
+  return d;
+}
+
+}  // namespace
+
+BatchNormForward batch_norm2d_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                      float eps) {
+  const Nchw d = check_nchw("batch_norm2d", x, gamma);
+  DIP_CHECK(beta.numel() == d.c, "batch_norm2d: beta ", describe(beta), " does not match the ", d.c,
+            " channels of ", describe(x));
+  const int64_t count = d.n * d.hw;  // values per channel
+  DIP_CHECK(count > 1, "batch_norm2d: training mode needs more than one value per channel, got ",
+            describe(x), " (use a larger batch or image)");
+  DIP_CHECK(eps >= 0.f, "batch_norm2d: eps must be >= 0, got ", eps);
+
+  BatchNormForward out{Tensor::empty(x.shape(), Device::CPU), Tensor::empty({d.c}, Device::CPU),
+                       Tensor::empty({d.c}, Device::CPU)};
+  const float* px = x.data();
+  const float* pg = gamma.data();
+  const float* pb = beta.data();
+  float* py = out.y.data();
+  float* pmean = out.mean.data();
+  float* pinv = out.invstd.data();
+
+#pragma omp parallel for schedule(static) if (x.numel() > kParallelMin)
+  for (int64_t c = 0; c < d.c; ++c) {
+    // Pass 1: shifted sum and sum of squares over the N planes of channel c.
+    const double shift = px[c * d.hw];
+    double s = 0, ss = 0;
+    for (int64_t n = 0; n < d.n; ++n) {
+      const float* p = px + (n * d.c + c) * d.hw;  // (H*W) plane
+#pragma omp simd reduction(+ : s, ss)
+      for (int64_t i = 0; i < d.hw; ++i) {
+        double v = double(p[i]) - shift;
+        s += v;
+        ss += v * v;
+      }
+    }
+    const double m = s / double(count);
+    const double var = std::max(ss / double(count) - m * m, 0.0);  // biased, as in training
+    const double invstd = 1.0 / std::sqrt(var + double(eps));
+    pmean[c] = static_cast<float>(shift + m);
+    pinv[c] = static_cast<float>(invstd);
+
+    // Pass 2: y = x * scale + bias, the normalisation and the affine map folded together.
+    const float scale = static_cast<float>(pg[c] * invstd);
+    const float bias = static_cast<float>(pb[c] - (shift + m) * pg[c] * invstd);
+    for (int64_t n = 0; n < d.n; ++n) {
+      const int64_t off = (n * d.c + c) * d.hw;
+      const float* p = px + off;
+      float* q = py + off;
+#pragma omp simd
+      for (int64_t i = 0; i < d.hw; ++i) q[i] = p[i] * scale + bias;
+    }
+  }
+  return out;
+}
+
+BatchNormBackward batch_norm2d_backward(const Tensor& grad_y, const Tensor& x, const Tensor& gamma,
+                                        const Tensor& mean, const Tensor& invstd) {
+  const Nchw d = check_nchw("batch_norm2d_backward", x, gamma);
+  DIP_CHECK(grad_y.shape() == x.shape(), "batch_norm2d_backward: gradient ", describe(grad_y),
+            " vs input ", describe(x));
+  DIP_CHECK(mean.numel() == d.c && invstd.numel() == d.c,
+            "batch_norm2d_backward: saved statistics must have one value per channel (", d.c, ")");
+  const int64_t count = d.n * d.hw;
+
+  BatchNormBackward out{Tensor::empty(x.shape(), Device::CPU), Tensor::empty({d.c}, Device::CPU),
+                        Tensor::empty({d.c}, Device::CPU)};
+  const float* pgy = grad_y.data();
+  const float* px = x.data();
+  const float* pgamma = gamma.data();
+  const float* pmean = mean.data();
+  const float* pinv = invstd.data();
+  float* pgx = out.grad_x.data();
+  float* pgg = out.grad_gamma.data();
+  float* pgb = out.grad_beta.data();
+
+  // With xhat = (x - mean) * invstd and sums over the channel:
+  //   grad_beta = sum g,  grad_gamma = sum g * xhat,
+  //   grad_x = gamma * invstd * (g - grad_beta / count - xhat * grad_gamma / count).
+#pragma omp parallel for schedule(static) if (x.numel() > kParallelMin)
+  for (int64_t c = 0; c < d.c; ++c) {
+    const float mu = pmean[c];
+    // Pass 1: sum g and sum g * (x - mean).
+    double sg = 0, sgx = 0;
+    for (int64_t n = 0; n < d.n; ++n) {
+      const int64_t off = (n * d.c + c) * d.hw;
+      const float* g = pgy + off;
+      const float* p = px + off;
+#pragma omp simd reduction(+ : sg, sgx)
+      for (int64_t i = 0; i < d.hw; ++i) {
+        sg += g[i];
+        sgx += double(g[i]) * double(p[i] - mu);
+      }
+    }
+    const double inv = pinv[c];
+    pgb[c] = static_cast<float>(sg);
+    pgg[c] = static_cast<float>(sgx * inv);
+
+    // Pass 2: grad_x = k * g + b * (x - mean) + c0, the per-channel terms hoisted.
+    const double k = double(pgamma[c]) * inv;
+    const float kf = static_cast<float>(k);
+    const float b = static_cast<float>(-k * inv * inv * sgx / double(count));
+    const float c0 = static_cast<float>(-k * sg / double(count));
+    for (int64_t n = 0; n < d.n; ++n) {
+      const int64_t off = (n * d.c + c) * d.hw;
+      const float* g = pgy + off;
+      const float* p = px + off;
+      float* q = pgx + off;
+#pragma omp simd
+      for (int64_t i = 0; i < d.hw; ++i) q[i] = kf * g[i] + b * (p[i] - mu) + c0;
+    }
+  }
+  return out;
+}
+
+}  // namespace dip::cpu

@@ -1,0 +1,88 @@
+// CPU kernels of tensor/reduce.h. Sums accumulate in double, so a sum over millions of floats
+// keeps float precision.
+#include "tensor/reduce.h"
+
+#include <algorithm>
+#include <vector>
+
+namespace dip::cpu {
+
+namespace {
+constexpr int64_t kParallelMin = 32768;
+// Columns handled together when reducing a non-innermost dimension: a double accumulator row of
+// this length stays in L1 while the rows of x stream past.
+constexpr int64_t kColumnBlock = 512;
+}  // namespace
+
+Tensor sum_all(const Tensor& x) {
+  const float* px = x.data();
+  const int64_t n = x.numel();
+  double s = 0;
+#pragma omp parallel for simd reduction(+ : s) if (n > kParallelMin)
+  for (int64_t i = 0; i < n; ++i) s += px[i];
+  return Tensor::full({1}, static_cast<float>(s), Device::CPU);
+}
+
+Tensor sum_dim(const Tensor& x, int dim, bool keepdim) {
+  const Shape& s = x.shape();
+  DIP_CHECK(s.rank() >= 1, "sum_dim: ", describe(x), " has no dimension to sum");
+  DIP_CHECK(dim >= -s.rank() && dim < s.rank(), "sum_dim: dimension ", dim, " out of range for ",
+            describe(x));
+  const int d = s.normalize(dim);
+
+  // x viewed as (outer, len, inner): dimension d in the middle.
+  int64_t outer = 1, inner = 1;
+  for (int i = 0; i < d; ++i) outer *= s[i];
+  for (int i = d + 1; i < s.rank(); ++i) inner *= s[i];
+  const int64_t len = s[d];
+
+  Shape out_shape;
+  for (int i = 0; i < s.rank(); ++i) {
+    if (i != d)
+      out_shape.push_back(s[i]);
+    else if (keepdim)
+      out_shape.push_back(1);
+  }
+  if (out_shape.rank() == 0) out_shape.push_back(1);  // a 1-D input sums to (1), as sum_all
+  Tensor out = Tensor::empty(out_shape, Device::CPU);
+  const float* px = x.data();
+  float* po = out.data();
+  const bool parallel = x.numel() > kParallelMin;
+
+  if (inner == 1) {  // the summed dimension is contiguous: one row sum per output
+#pragma omp parallel for if (parallel && outer > 1)
+    for (int64_t o = 0; o < outer; ++o) {
+      const float* row = px + o * len;
+      double acc = 0;
+#pragma omp simd reduction(+ : acc)
+      for (int64_t k = 0; k < len; ++k) acc += row[k];
+      po[o] = static_cast<float>(acc);
+    }
+    return out;
+  }
+
+  // Rows of `inner` contiguous floats, `len` of them per output block: add them column-wise.
+  const int64_t blocks = (inner + kColumnBlock - 1) / kColumnBlock;
+#pragma omp parallel if (parallel)
+  {
+    std::vector<double> acc(static_cast<size_t>(std::min(inner, kColumnBlock)));
+#pragma omp for collapse(2) schedule(static)
+    for (int64_t o = 0; o < outer; ++o)
+      for (int64_t b = 0; b < blocks; ++b) {
+        const int64_t c0 = b * kColumnBlock, w = std::min(kColumnBlock, inner - c0);
+        double* a = acc.data();
+        std::fill(a, a + w, 0.0);
+        const float* base = px + o * len * inner + c0;
+        for (int64_t k = 0; k < len; ++k) {
+          const float* row = base + k * inner;
+#pragma omp simd
+          for (int64_t j = 0; j < w; ++j) a[j] += row[j];
+        }
+        float* dst = po + o * inner + c0;
+        for (int64_t j = 0; j < w; ++j) dst[j] = static_cast<float>(a[j]);
+      }
+  }
+  return out;
+}
+
+}  // namespace dip::cpu
