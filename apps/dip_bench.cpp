@@ -36,7 +36,7 @@ const char* kUsage =
     "and minimum time over K iterations after W warm-up iterations.\n"
     "\n"
     "  --net skip        the network (vit is not available yet)\n"
-    "  --size N          image side in pixels, at least 32 (default 128)\n"
+    "  --size N          image side in pixels, at least 33 (default 128)\n"
     "  --device D        cpu, cuda, or auto = cuda when a GPU is usable (default auto)\n"
     "  --iters K         timed iterations (default 20)\n"
     "  --warmup W        untimed iterations first (default 2)\n"
@@ -79,7 +79,7 @@ Args parse_args(int argc, char** argv) {
     if (flag == "--net")
       a.net = value;
     else if (flag == "--size")
-      a.size = parse_int(flag, value, 32);
+      a.size = parse_int(flag, value, 33);  // five stride-2 scales must leave at least 2x2
     else if (flag == "--device")
       a.device = value;
     else if (flag == "--iters")

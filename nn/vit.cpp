@@ -18,16 +18,16 @@ ModulePtr make_positional(PositionalKind kind, int grid_h, int grid_w, int dim, 
   return std::make_shared<LearnedPositionalEmbedding>(grid_h * grid_w, dim, rng);
 }
 
-// `depth` blocks on a (grid_h, grid_w) token grid; windowed when the grid is larger than the
-// window, every second block with shifted windows.
-std::shared_ptr<Sequential> make_blocks(const VitConfig& cfg, int depth, int grid_h, int grid_w,
-                                        Rng& rng) {
+// `depth` blocks of width `dim` on a (grid_h, grid_w) token grid; windowed when the grid is larger
+// than the window, every second block with shifted windows.
+std::shared_ptr<Sequential> make_blocks(const VitConfig& cfg, int dim, int heads, int depth, int grid_h,
+                                        int grid_w, Rng& rng) {
   auto blocks = std::make_shared<Sequential>();
   const bool windowed = cfg.window > 0 && (grid_h > cfg.window || grid_w > cfg.window);
   for (int i = 0; i < depth; ++i) {
     AttentionWindow win;
     if (windowed) win = {cfg.window, grid_h, grid_w, cfg.shift_windows && i % 2 == 1};
-    blocks->add(std::make_shared<TransformerBlock>(cfg.width, cfg.heads, cfg.mlp_ratio, rng, win));
+    blocks->add(std::make_shared<TransformerBlock>(dim, heads, cfg.mlp_ratio, rng, win));
   }
   return blocks;
 }
@@ -54,7 +54,7 @@ class VisionTransformer : public Module {
     const int p2 = cfg.patch * cfg.patch;
     embed_ = register_module("embed", std::make_shared<PatchEmbed>(cfg.in_channels, cfg.width, cfg.patch, rng));
     pos_ = register_module("pos", make_positional(cfg.positional, grid_h_, grid_w_, cfg.width, rng));
-    blocks_ = register_module("blocks", make_blocks(cfg, cfg.depth, grid_h_, grid_w_, rng));
+    blocks_ = register_module("blocks", make_blocks(cfg, cfg.width, cfg.heads, cfg.depth, grid_h_, grid_w_, rng));
     norm_ = register_module("norm", std::make_shared<LayerNorm>(cfg.width));
     head_ = register_module("head", std::make_shared<Linear>(cfg.width, cfg.out_channels * p2, true, rng));
   }
@@ -102,25 +102,44 @@ Variable subsample(const Variable& z, int factor) {
 class MultiScaleVit : public Module {
  public:
   MultiScaleVit(const VitConfig& cfg, Rng& rng) : cfg_(cfg) {
-    DIP_CHECK(cfg.stages >= 1 && cfg.stages <= 8, cfg.variant, ": stages must be in 1..8, got ", cfg.stages);
+    DIP_CHECK(cfg.stages >= 1 && cfg.stages <= 10, cfg.variant, ": stages must be in 1..10, got ", cfg.stages);
     const int coarsest = cfg.patch << (cfg.stages - 1);
     check_common(cfg, coarsest);
+    auto per_stage = [&](const std::vector<int>& v, int fallback, const char* what) {
+      DIP_CHECK(v.empty() || int(v.size()) == cfg.stages, cfg.variant, ": ", what, " lists ", v.size(),
+                " values for ", cfg.stages, " stages");
+      std::vector<int> out(cfg.stages, fallback);
+      for (size_t k = 0; k < v.size(); ++k) out[k] = v[k];
+      return out;
+    };
+    const std::vector<int> widths = per_stage(cfg.stage_widths, cfg.width, "stage_widths");
+    const std::vector<int> depths = per_stage(cfg.stage_depths, cfg.depth, "stage_depths");
+    const int head_dim = cfg.width / cfg.heads;  // kept at every stage
     for (int k = 0; k < cfg.stages; ++k) {
       const int factor = coarsest >> k;  // image pixels per token side at stage k
+      const int dim = widths[k];
+      DIP_CHECK(dim > 0 && dim % head_dim == 0 && (cfg.positional != PositionalKind::Sinusoidal || dim % 4 == 0),
+                cfg.variant, ": stage ", k, " width ", dim, " must be a multiple of the head size ", head_dim,
+                " (width / heads)", cfg.positional == PositionalKind::Sinusoidal ? " and of 4" : "");
+      DIP_CHECK(depths[k] >= 0, cfg.variant, ": stage ", k, " depth must be >= 0");
       Stage st;
       st.factor = factor;
+      st.dim = dim;
       st.grid_h = cfg.image_height / factor;
       st.grid_w = cfg.image_width / factor;
       const std::string id = std::to_string(k);
+      if (k > 0 && widths[k - 1] != dim)
+        st.resize = register_module("proj" + id, std::make_shared<Linear>(widths[k - 1], dim, true, rng));
       if (k == 0 || cfg.noise_every_stage)
-        st.noise = register_module("noise" + id, std::make_shared<Linear>(cfg.in_channels, cfg.width, true, rng));
-      st.pos = register_module("pos" + id, make_positional(cfg.positional, st.grid_h, st.grid_w, cfg.width, rng));
-      st.blocks = register_module("stage" + id, make_blocks(cfg, cfg.depth, st.grid_h, st.grid_w, rng));
+        st.noise = register_module("noise" + id, std::make_shared<Linear>(cfg.in_channels, dim, true, rng));
+      st.pos = register_module("pos" + id, make_positional(cfg.positional, st.grid_h, st.grid_w, dim, rng));
+      st.blocks = register_module("stage" + id,
+                                  make_blocks(cfg, dim, dim / head_dim, depths[k], st.grid_h, st.grid_w, rng));
       stages_.push_back(st);
     }
-    norm_ = register_module("norm", std::make_shared<LayerNorm>(cfg.width));
+    norm_ = register_module("norm", std::make_shared<LayerNorm>(widths.back()));
     head_ = register_module(
-        "head", std::make_shared<Linear>(cfg.width, cfg.out_channels * cfg.patch * cfg.patch, true, rng));
+        "head", std::make_shared<Linear>(widths.back(), cfg.out_channels * cfg.patch * cfg.patch, true, rng));
   }
 
   Variable forward(const Variable& z) override {
@@ -128,17 +147,19 @@ class MultiScaleVit : public Module {
                   z.size(3) == cfg_.image_width,
               name(), ": expects noise (N, ", cfg_.in_channels, ", ", cfg_.image_height, ", ",
               cfg_.image_width, "), got ", z.shape().str());
-    Variable t;  // (N, T_k, D)
+    Variable t;  // (N, T_k, D_k)
     for (size_t k = 0; k < stages_.size(); ++k) {
       const Stage& st = stages_[k];
       if (k > 0) {
-        // Tokens as a (D, gh, gw) image, enlarged x2 with fixed bilinear weights.
+        // A per-token Linear commutes with bilinear upsampling (its weights sum to 1), so a width
+        // change is applied on the coarser grid, where it is 4x cheaper.
+        if (st.resize) t = st.resize->forward(t);
         const Stage& prev = stages_[k - 1];
-        Variable img = unpatchify(t, 1, prev.grid_h, prev.grid_w);       // (N, D, gh, gw)
-        t = patchify(upsample2d(img, 2, UpsampleMode::Bilinear), 1);     // (N, 4*T, D)
+        Variable img = unpatchify(t, 1, prev.grid_h, prev.grid_w);    // (N, D, gh, gw)
+        t = patchify(upsample2d(img, 2, UpsampleMode::Bilinear), 1);  // (N, 4*T, D)
       }
       if (st.noise) {
-        Variable e = st.noise->forward(patchify(subsample(z, st.factor), 1));  // (N, T_k, D)
+        Variable e = st.noise->forward(patchify(subsample(z, st.factor), 1));  // (N, T_k, D_k)
         t = t.defined() ? add(t, e) : e;
       }
       t = st.blocks->forward(st.pos->forward(t));
@@ -149,17 +170,23 @@ class MultiScaleVit : public Module {
   }
 
   std::string name() const override {
+    std::string widths, depths;
+    for (const Stage& st : stages_) {
+      widths += (widths.empty() ? "" : ",") + std::to_string(st.dim);
+      depths += (depths.empty() ? "" : ",") + std::to_string(st.blocks->size());
+    }
     return "MultiScaleViT(stages=" + std::to_string(cfg_.stages) + ", p=" + std::to_string(cfg_.patch) +
-           ", D=" + std::to_string(cfg_.width) + ", depth/stage=" + std::to_string(cfg_.depth) +
-           ", heads=" + std::to_string(cfg_.heads) + ", " + positional_name(cfg_.positional) +
+           ", widths=" + widths + ", depths=" + depths + ", head size=" + std::to_string(cfg_.width / cfg_.heads) +
+           ", " + positional_name(cfg_.positional) +
            (cfg_.window > 0 ? ", window=" + std::to_string(cfg_.window) : std::string()) +
            (cfg_.noise_every_stage ? ", noise every stage" : "") + ")";
   }
 
  private:
   struct Stage {
-    int factor = 0, grid_h = 0, grid_w = 0;
-    std::shared_ptr<Linear> noise;  // in_channels -> D, or null (no noise at this stage)
+    int factor = 0, dim = 0, grid_h = 0, grid_w = 0;
+    std::shared_ptr<Linear> resize;  // previous width -> dim, or null (same width)
+    std::shared_ptr<Linear> noise;   // in_channels -> dim, or null (no noise at this stage)
     ModulePtr pos;
     std::shared_ptr<Sequential> blocks;
   };

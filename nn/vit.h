@@ -7,11 +7,14 @@
 //             pre-norm Transformer blocks -> LayerNorm -> Linear to out_channels*patch^2 ->
 //             unpatchify -> sigmoid.
 //   "vit-ms"  multi-scale: `stages` token grids, each twice as fine as the one before, the last
-//             one with patch size `patch`. Stage 0 starts from the noise subsampled to its grid;
-//             between stages the tokens are viewed as a (width, gh, gw) image and enlarged with
-//             fixed bilinear upsampling (x2), then new positions are added. Every stage runs
-//             `depth` Transformer blocks. Mixing is attention only (no 3x3 convolutions); the
-//             smoothness comes from the upsampling, as in DIP's decoder.
+//             one with patch size `patch` (1: a token per pixel). Stage 0 starts from the noise
+//             subsampled to its grid; between stages the tokens are viewed as a (width, gh, gw)
+//             image and enlarged with fixed bilinear upsampling (x2), then new positions are
+//             added. Stage k runs stage_depths[k] blocks at width stage_widths[k] (default: `depth`
+//             and `width` everywhere; a Linear maps the tokens when the width changes), with heads
+//             of the same size width/heads throughout. Mixing is attention only (no 3x3
+//             convolutions); the smoothness comes from the upsampling, as in DIP's decoder and
+//             the Deep Decoder (whose 1x1 convolutions are per-token Linears).
 // With window > 0 attention is local to window x window tokens on every grid larger than the
 // window (coarser grids keep global attention); with shift_windows every second block shifts its
 // windows by window/2 so neighbouring windows exchange information.
@@ -39,6 +42,8 @@ struct VitConfig {
   int window = 0;               // local attention windows (0: global attention)
   bool shift_windows = true;    // every second block shifts its windows by window/2
   int stages = 4;               // vit-ms: number of resolutions (each x2 finer)
+  std::vector<int> stage_widths;  // vit-ms: width per stage, coarse to fine (empty: `width`)
+  std::vector<int> stage_depths;  // vit-ms: blocks per stage (empty: `depth` each)
   bool noise_every_stage = false;  // vit-ms: add the (subsampled) noise at every stage, not only the first
 };
 

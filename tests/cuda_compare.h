@@ -12,7 +12,7 @@ namespace dip::test {
 
 // Decorator for GPU test cases: doctest reports them as skipped where no GPU is usable.
 //   TEST_CASE("cuda: conv2d" * dip::test::needs_gpu()) { ... }
-inline doctest::detail::skip needs_gpu() { return doctest::skip(!gpu::available()); }
+inline doctest::skip needs_gpu() { return doctest::skip(!gpu::available()); }
 
 // Normalised error ||a - b|| / max(||b||, tiny) between a CUDA tensor and the CPU reference `b`.
 inline double normalized_error(const Tensor& a, const Tensor& b) {

@@ -3,7 +3,7 @@
 // bitwise repeatability of the gather-based backward kernels. Skipped where no GPU is usable.
 //
 // Tolerances (normalised error ||cuda - cpu|| / ||cpu||, see tests/cuda_compare.h):
-//   data movement (concat, narrow, permute, nearest upsampling)      exact
+//   data movement (concat, narrow, permute, nearest upsampling)      exact (nearest backward: 1e-5)
 //   per-element float math (bilinear, batch norm, bias sums)        1e-5 (summation order differs)
 //   GEMM-based ops with gpu::Precision::FP32                         1e-5
 //   GEMM-based ops with gpu::Precision::TF32 (10-bit mantissas)     2e-3
@@ -365,7 +365,10 @@ TEST_CASE("cuda: gradient checks (FP32)" * needs_gpu()) {
     uint64_t seed = 1300;
     for (const ConvCase& c : cases) {
       const Conv2dOptions o = options(c);
-      std::vector<Tensor> inputs = {random_tensor(c.x, seed), random_tensor(c.w, seed + 1)};
+      std::vector<Tensor> inputs;  // x, weight[, bias]
+      inputs.reserve(3);
+      inputs.push_back(random_tensor(c.x, seed));
+      inputs.push_back(random_tensor(c.w, seed + 1));
       if (c.bias) inputs.push_back(random_tensor({c.w[0]}, seed + 2));
       seed += 3;
       check_gradients(

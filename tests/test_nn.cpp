@@ -431,9 +431,12 @@ TEST_CASE("skip: gradient check through a tiny network (every parameter and the 
   c.channels_up = {3, 3};
   c.channels_skip = {1, 1};
   auto net = skip(c, rng);
-  // BatchNorm over few pixels amplifies float32 rounding: a smaller step and a looser tolerance.
+  // Training-mode BatchNorm over few pixels followed by LeakyReLU makes the loss strongly curved in
+  // some parameters (a skip-branch BN shift moves values across the kink: its central difference is
+  // off by 50% at h = 5e-3, 12% at 1e-3, 1% at 3e-4, converging to the analytic value). Hence a
+  // small step; float32 noise in the loss is then ~7e-4 in the difference quotient: atol 3e-3.
   check_module_gradients("skip 2 scales", *net, random_tensor({2, 2, 8, 8}, 27),
-                         {.step = 5e-3f, .rtol = 5e-2f, .atol = 2e-3f, .max_elements = 6});
+                         {.step = 3e-4f, .rtol = 5e-2f, .atol = 3e-3f, .max_elements = 6});
 }
 
 TEST_CASE("module: to(CUDA) moves parameters and buffers; the skip net matches the CPU" *

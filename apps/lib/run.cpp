@@ -112,7 +112,9 @@ int run_task(const TaskInfo& task, const Args& args) {
   ctx.device = device;
   ctx.size = size;
   ctx.multiple = std::max(task.multiple, net_name == "vit-ms" ? 64 : 32);
-  ctx.min_side = 64;  // 5 stride-2 scales with reflection padding need >= 2 px at the deepest one
+  // 5 stride-2 scales: the deepest feature map must stay >= 2x2 (BatchNorm needs more than one
+  // value per channel, reflection padding needs more than one pixel).
+  ctx.min_side = 64;
   ctx.seed = static_cast<uint64_t>(args.integer("seed", 0));
   ctx.note = [&say](const std::string& s) { say("dip: " + s); };
   TaskSetup setup = task.build(args, ctx);

@@ -28,6 +28,50 @@ Nchw check_nchw(const char* op, const Tensor& x, const Tensor& gamma) {
   return d;
 }
 
+// The per-plane loops are compiled for AVX-512, AVX2 and baseline x86-64 and picked at load time
+// (GCC function multiversioning): converting to double for the sums costs 4x less with 512-bit
+// vectors than with SSE2, which is what a portable build would otherwise get.
+#define DIP_VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+
+// s += sum(x - shift), ss += sum((x - shift)^2) over one (H*W) plane, in double.
+DIP_VECTOR_CLONES void plane_sums(const float* x, int64_t n, double shift, double& s, double& ss) {
+  double a = 0, b = 0;
+#pragma omp simd reduction(+ : a, b)
+  for (int64_t i = 0; i < n; ++i) {
+    const double v = double(x[i]) - shift;
+    a += v;
+    b += v * v;
+  }
+  s += a;
+  ss += b;
+}
+
+// y = x * scale + bias over one plane.
+DIP_VECTOR_CLONES void plane_affine(const float* x, float* y, int64_t n, float scale, float bias) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) y[i] = x[i] * scale + bias;
+}
+
+// sg += sum(g), sgx += sum(g * (x - mean)) over one plane, in double.
+DIP_VECTOR_CLONES void plane_grad_sums(const float* g, const float* x, int64_t n, float mean, double& sg,
+                                       double& sgx) {
+  double a = 0, b = 0;
+#pragma omp simd reduction(+ : a, b)
+  for (int64_t i = 0; i < n; ++i) {
+    a += g[i];
+    b += double(g[i]) * double(x[i] - mean);
+  }
+  sg += a;
+  sgx += b;
+}
+
+// grad_x = k * g + b * (x - mean) + c over one plane.
+DIP_VECTOR_CLONES void plane_grad_x(const float* g, const float* x, float* gx, int64_t n, float k, float b,
+                                    float mean, float c) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) gx[i] = k * g[i] + b * (x[i] - mean) + c;
+}
+
 }  // namespace
 
 BatchNormForward batch_norm2d_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta,
@@ -54,15 +98,7 @@ BatchNormForward batch_norm2d_forward(const Tensor& x, const Tensor& gamma, cons
     // Pass 1: shifted sum and sum of squares over the N planes of channel c.
     const double shift = px[c * d.hw];
     double s = 0, ss = 0;
-    for (int64_t n = 0; n < d.n; ++n) {
-      const float* p = px + (n * d.c + c) * d.hw;  // (H*W) plane
-#pragma omp simd reduction(+ : s, ss)
-      for (int64_t i = 0; i < d.hw; ++i) {
-        double v = double(p[i]) - shift;
-        s += v;
-        ss += v * v;
-      }
-    }
+    for (int64_t n = 0; n < d.n; ++n) plane_sums(px + (n * d.c + c) * d.hw, d.hw, shift, s, ss);
     const double m = s / double(count);
     const double var = std::max(ss / double(count) - m * m, 0.0);  // biased, as in training
     const double invstd = 1.0 / std::sqrt(var + double(eps));
@@ -74,10 +110,7 @@ BatchNormForward batch_norm2d_forward(const Tensor& x, const Tensor& gamma, cons
     const float bias = static_cast<float>(pb[c] - (shift + m) * pg[c] * invstd);
     for (int64_t n = 0; n < d.n; ++n) {
       const int64_t off = (n * d.c + c) * d.hw;
-      const float* p = px + off;
-      float* q = py + off;
-#pragma omp simd
-      for (int64_t i = 0; i < d.hw; ++i) q[i] = p[i] * scale + bias;
+      plane_affine(px + off, py + off, d.hw, scale, bias);
     }
   }
   return out;
@@ -113,13 +146,7 @@ BatchNormBackward batch_norm2d_backward(const Tensor& grad_y, const Tensor& x, c
     double sg = 0, sgx = 0;
     for (int64_t n = 0; n < d.n; ++n) {
       const int64_t off = (n * d.c + c) * d.hw;
-      const float* g = pgy + off;
-      const float* p = px + off;
-#pragma omp simd reduction(+ : sg, sgx)
-      for (int64_t i = 0; i < d.hw; ++i) {
-        sg += g[i];
-        sgx += double(g[i]) * double(p[i] - mu);
-      }
+      plane_grad_sums(pgy + off, px + off, d.hw, mu, sg, sgx);
     }
     const double inv = pinv[c];
     pgb[c] = static_cast<float>(sg);
@@ -132,11 +159,7 @@ BatchNormBackward batch_norm2d_backward(const Tensor& grad_y, const Tensor& x, c
     const float c0 = static_cast<float>(-k * sg / double(count));
     for (int64_t n = 0; n < d.n; ++n) {
       const int64_t off = (n * d.c + c) * d.hw;
-      const float* g = pgy + off;
-      const float* p = px + off;
-      float* q = pgx + off;
-#pragma omp simd
-      for (int64_t i = 0; i < d.hw; ++i) q[i] = kf * g[i] + b * (p[i] - mu) + c0;
+      plane_grad_x(pgy + off, px + off, pgx + off, d.hw, kf, b, mu, c0);
     }
   }
   return out;

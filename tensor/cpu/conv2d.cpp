@@ -1,12 +1,21 @@
 // CPU kernels of tensor/conv2d.h: im2col (padding folded into the gather) + GEMM.
 //
-// Per image and group g (m = C_out / groups output channels, k = (C_in / groups) * KH * KW):
+// Per image and group g (m = C_out / groups output channels, k = (C_in / groups) * KH * KW,
+// P = H_out * W_out), over blocks of output rows so the column matrix stays cache-sized:
 //   forward          out_g (m, P)   = W_g (m, k) * col_g (k, P)
 //   backward_input   dcol_g (k, P)  = W_g^T * dY_g (m, P), then col2im scatter-adds dcol into dx
-//   backward_weight  dW_g^T (k, m) += col_g * dY_g^T   (this orientation runs faster in Eigen)
-// with P = H_out * W_out taken in blocks of output rows so the column matrix stays cache-sized.
-// A 1x1, stride-1, unpadded convolution needs no im2col: the image itself is the column matrix.
+//   backward_weight  dW_g^T (k, m) += col_g * dY_g^T
+// A 1x1, stride-1, unpadded convolution needs no im2col: the image itself is the column matrix
+// (row stride P instead of the block width).
+//
+// Threading: each kernel opens one parallel region and gives every thread a share that needs no
+// synchronisation, each GEMM then running single-threaded (Eigen does not nest parallelism).
+// The forward splits the output row blocks; the backward kernels split the input channels, so a
+// thread owns its rows of dcol / dW^T and its planes of dx. This beats Eigen's own GEMM threading
+// (whose threads wait on each other for packed panels) and keeps im2col/col2im parallel for free.
 #include "tensor/conv2d.h"
+
+#include <omp.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -20,9 +29,13 @@ namespace dip::cpu {
 
 namespace {
 
-// Floats of column matrix per block of output rows (4 MB): big enough for GEMMs that run near
-// peak, small enough to stay in cache between im2col and the GEMM that reads it.
+// Floats of column matrix per block of output rows (4 MB), and at most this many output pixels per
+// block: GEMMs on such blocks run near peak, while one over a whole 128x128 image runs several times
+// slower (Eigen's blocking misjudges this CPU's cache).
 constexpr int64_t kColumnBudget = int64_t(1) << 20;
+constexpr int64_t kMaxBlockPixels = 2048;
+// Below this many flops a convolution runs on one thread (a parallel region costs microseconds).
+constexpr int64_t kParallelMinFlops = int64_t(1) << 21;
 
 // The calling thread's scratch buffer, reused across calls (grows, never shrinks). Its size is
 // bounded by kColumnBudget unless a single output row needs more.
@@ -34,7 +47,7 @@ float* scratch(size_t count) {
   thread_local size_t capacity = 0;
   if (count > capacity) {
     buffer.reset();
-    size_t bytes = (count * sizeof(float) + 63) / 64 * 64;
+    size_t bytes = (std::max<size_t>(count, 1) * sizeof(float) + 63) / 64 * 64;
     buffer.reset(static_cast<float*>(std::aligned_alloc(64, bytes)));
     DIP_CHECK(buffer != nullptr, "conv2d: out of host memory allocating ", bytes, " bytes of scratch");
     capacity = count;
@@ -42,36 +55,63 @@ float* scratch(size_t count) {
   return buffer.get();
 }
 
-bool is_pointwise(const ConvGeometry& g) {
-  return g.kernel_h == 1 && g.kernel_w == 1 && g.stride == 1 && g.padding == 0;
-}
+// Sizes shared by the three kernels.
+struct ConvPlan {
+  ConvGeometry geo;
+  int64_t images;  // N
+  int64_t groups;
+  int64_t m;       // output channels per group
+  int64_t cg;      // input channels per group
+  int64_t kk;      // KH * KW
+  int64_t k;       // cg * kk: GEMM depth per group
+  int64_t p;       // H_out * W_out
+  bool pointwise;  // 1x1, stride 1, no padding: no im2col
+  int64_t rows;    // output rows per block
+  int64_t blocks;  // blocks per image
+  bool parallel;   // worth a parallel region
 
-// Output rows per im2col block.
-int64_t block_rows(const ConvGeometry& g) {
-  int64_t row_floats = g.col_rows() * g.out_w;
-  return std::clamp<int64_t>(kColumnBudget / std::max<int64_t>(row_floats, 1), 1, g.out_h);
-}
-
-// Runs f(group) for every group, each a GEMM of `flops_per_group`. With at least as many groups as
-// threads and enough work to pay for a parallel region, the groups run in parallel (each GEMM then
-// stays single-threaded: Eigen does not nest); otherwise one after another, and the GEMM decides.
-template <typename F>
-void for_each_group(int64_t groups, int64_t flops_per_group, F f) {
-  if (groups > 1 && groups >= num_threads() && groups * flops_per_group >= (int64_t(1) << 18)) {
-#pragma omp parallel for schedule(static)
-    for (int64_t g = 0; g < groups; ++g) f(g);
-  } else {
-    for (int64_t g = 0; g < groups; ++g) f(g);
-  }
-}
-
-// Per-group GEMM sizes of a convolution.
-struct GroupDims {
-  int64_t groups, m, k, p;  // m output channels, depth k, p = H_out * W_out per group
+  int64_t in_image() const { return geo.channels * geo.height * geo.width; }
+  int64_t out_image() const { return groups * m * p; }
+  size_t col_floats() const { return static_cast<size_t>(geo.col_rows() * rows * geo.out_w); }
+  int64_t block_start(int64_t b) const { return b * rows; }
+  int64_t block_end(int64_t b) const { return std::min((b + 1) * rows, geo.out_h); }
 };
 
-GroupDims group_dims(const Shape& weight, const ConvGeometry& geo, int groups) {
-  return {groups, weight[0] / groups, weight[1] * weight[2] * weight[3], geo.out_h * geo.out_w};
+// `min_items`: the forward splits (image, block) pairs among threads and wants at least one per thread.
+ConvPlan make_plan(const Shape& x, const Shape& w, const Conv2dOptions& opt, int64_t min_items) {
+  ConvPlan pl;
+  pl.geo = make_conv_geometry(x, w[2], w[3], opt);
+  const ConvGeometry& g = pl.geo;
+  pl.images = x[0];
+  pl.groups = opt.groups;
+  pl.m = w[0] / opt.groups;
+  pl.cg = w[1];
+  pl.kk = w[2] * w[3];
+  pl.k = pl.cg * pl.kk;
+  pl.p = g.out_h * g.out_w;
+  pl.pointwise = pl.kk == 1 && g.stride == 1 && g.padding == 0;
+  const int64_t out_w = std::max<int64_t>(g.out_w, 1);
+  int64_t rows = std::min(kColumnBudget / std::max<int64_t>(g.col_rows() * out_w, 1), kMaxBlockPixels / out_w);
+  const int64_t blocks_wanted = (min_items + std::max<int64_t>(pl.images, 1) - 1) / std::max<int64_t>(pl.images, 1);
+  if (blocks_wanted > 1) rows = std::min(rows, (g.out_h + blocks_wanted - 1) / blocks_wanted);
+  pl.rows = std::clamp<int64_t>(rows, 1, std::max<int64_t>(g.out_h, 1));
+  pl.blocks = (g.out_h + pl.rows - 1) / pl.rows;
+  const int64_t flops = 2 * pl.images * pl.groups * pl.m * pl.k * pl.p;
+  pl.parallel = flops >= kParallelMinFlops;
+  return pl;
+}
+
+// This thread's share [begin, end) of `count` items.
+std::pair<int64_t, int64_t> thread_share(int64_t count) {
+  const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
+  return {count * t / nt, count * (t + 1) / nt};
+}
+
+// Calls f(g, cs, ce) for every group g that overlaps input channels [c0, c1), with the overlap [cs, ce).
+template <typename F>
+void for_groups_in(const ConvPlan& pl, int64_t c0, int64_t c1, F f) {
+  if (c0 >= c1) return;
+  for (int64_t g = c0 / pl.cg; g * pl.cg < c1; ++g) f(g, std::max(c0, g * pl.cg), std::min(c1, (g + 1) * pl.cg));
 }
 
 void check_grad_out(const char* op, const Tensor& grad_out, const Shape& x_shape, const Shape& w_shape,
@@ -85,45 +125,44 @@ void check_grad_out(const char* op, const Tensor& grad_out, const Shape& x_shape
 
 Tensor conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dOptions& opt) {
   Shape out_shape = conv2d_output_shape(x.shape(), weight.shape(), opt);
-  const int64_t n_img = x.size(0), c_out = weight.size(0);
+  const int64_t c_out = weight.size(0);
   if (bias.defined())
     DIP_CHECK(bias.rank() == 1 && bias.size(0) == c_out, "conv2d: bias must be (", c_out, "), got ",
               bias.shape().str());
-  const ConvGeometry geo = make_conv_geometry(x.shape(), weight.size(2), weight.size(3), opt);
-  const GroupDims d = group_dims(weight.shape(), geo, opt.groups);
+  const ConvPlan pl = make_plan(x.shape(), weight.shape(), opt, num_threads());
+  const ConvGeometry& geo = pl.geo;
   Tensor out = Tensor::empty(out_shape);  // (N, C_out, H_out, W_out)
   const float* pw = weight.data();
-  float* po = out.data();
+  const float* pb = bias.defined() ? bias.data() : nullptr;
+  const int64_t items = pl.images * pl.blocks;
 
-  // With a bias the output starts as the bias and the GEMM accumulates onto it (beta = 1).
-  float beta = 0.f;
-  if (bias.defined()) {
-    const float* pb = bias.data();
-#pragma omp parallel for schedule(static) if (out.numel() > 32768)
-    for (int64_t nc = 0; nc < n_img * c_out; ++nc) std::fill_n(po + nc * d.p, d.p, pb[nc % c_out]);
-    beta = 1.f;
-  }
-
-  const int64_t in_image = x.numel() / std::max<int64_t>(n_img, 1), out_image = c_out * d.p;
-  for (int64_t n = 0; n < n_img; ++n) {
-    const float* xn = x.data() + n * in_image;  // (C_in, H, W)
-    float* on = po + n * out_image;              // (C_out, H_out, W_out)
-    if (is_pointwise(geo)) {
-      for_each_group(d.groups, 2 * d.m * d.p * d.k, [&](int64_t g) {
-        gemm(false, false, d.m, d.p, d.k, 1.f, pw + g * d.m * d.k, d.k, xn + g * d.k * d.p, d.p, beta,
-             on + g * d.m * d.p, d.p);
-      });
-      continue;
-    }
-    const int64_t rows = block_rows(geo);
-    float* col = scratch(static_cast<size_t>(geo.col_rows() * rows * geo.out_w));
-    for (int64_t oh0 = 0; oh0 < geo.out_h; oh0 += rows) {
-      const int64_t oh1 = std::min(oh0 + rows, geo.out_h), pc = (oh1 - oh0) * geo.out_w;
-      im2col(xn, geo, oh0, oh1, col);  // (groups * k, pc)
-      for_each_group(d.groups, 2 * d.m * pc * d.k, [&](int64_t g) {
-        gemm(false, false, d.m, pc, d.k, 1.f, pw + g * d.m * d.k, d.k, col + g * d.k * pc, pc, beta,
-             on + g * d.m * d.p + oh0 * geo.out_w, d.p);
-      });
+#pragma omp parallel if (pl.parallel && items > 1)
+  {
+    float* col = pl.pointwise ? nullptr : scratch(pl.col_floats());  // this thread's (C_in * KH * KW, pc)
+#pragma omp for schedule(static)
+    for (int64_t item = 0; item < items; ++item) {
+      const int64_t n = item / pl.blocks, b = item % pl.blocks;
+      const int64_t oh0 = pl.block_start(b), oh1 = pl.block_end(b);
+      const int64_t p0 = oh0 * geo.out_w, pc = (oh1 - oh0) * geo.out_w;
+      const float* xn = x.data() + n * pl.in_image();  // (C_in, H, W)
+      float* ob = out.data() + n * pl.out_image() + p0;  // block columns of (C_out, P)
+      // The block's column matrix (groups * k, pc) and its row stride.
+      const float* cols = xn + p0;
+      int64_t ld = pl.p;
+      if (!pl.pointwise) {
+        im2col(xn, geo, oh0, oh1, 0, geo.channels, col);
+        cols = col;
+        ld = pc;
+      }
+      // With a bias the block starts as the bias and the GEMM accumulates onto it.
+      float beta = 0.f;
+      if (pb) {
+        for (int64_t co = 0; co < c_out; ++co) std::fill_n(ob + co * pl.p, pc, pb[co]);
+        beta = 1.f;
+      }
+      for (int64_t g = 0; g < pl.groups; ++g)
+        gemm(false, false, pl.m, pc, pl.k, 1.f, pw + g * pl.m * pl.k, pl.k, cols + g * pl.k * ld, ld, beta,
+             ob + g * pl.m * pl.p, pl.p);
     }
   }
   return out;
@@ -132,34 +171,32 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor& bias,
 Tensor conv2d_backward_input(const Tensor& grad_out, const Tensor& weight, const Shape& x_shape,
                              const Conv2dOptions& opt) {
   check_grad_out("conv2d_backward_input", grad_out, x_shape, weight.shape(), opt);
-  const ConvGeometry geo = make_conv_geometry(x_shape, weight.size(2), weight.size(3), opt);
-  const GroupDims d = group_dims(weight.shape(), geo, opt.groups);
-  const int64_t n_img = x_shape[0];
-  const bool pointwise = is_pointwise(geo);
-  // The pointwise GEMM writes every element; col2im accumulates into zeros.
-  Tensor dx = pointwise ? Tensor::empty(x_shape) : Tensor::zeros(x_shape);  // (N, C_in, H, W)
+  const ConvPlan pl = make_plan(x_shape, weight.shape(), opt, 1);
+  const ConvGeometry& geo = pl.geo;
+  // The pointwise GEMM writes every element of dx; col2im accumulates into zeros.
+  Tensor dx = pl.pointwise ? Tensor::empty(x_shape) : Tensor::zeros(x_shape);  // (N, C_in, H, W)
   const float* pw = weight.data();
-  const int64_t in_image = geo.channels * geo.height * geo.width, out_image = weight.size(0) * d.p;
+  // Shared by the threads, each writing only the rows of its own channels: (C_in * KH * KW, pc).
+  float* dcol = pl.pointwise ? nullptr : scratch(pl.col_floats());
 
-  for (int64_t n = 0; n < n_img; ++n) {
-    const float* dyn = grad_out.data() + n * out_image;  // (C_out, H_out, W_out)
-    float* dxn = dx.data() + n * in_image;                // (C_in, H, W)
-    if (pointwise) {
-      for_each_group(d.groups, 2 * d.m * d.p * d.k, [&](int64_t g) {
-        gemm(true, false, d.k, d.p, d.m, 1.f, pw + g * d.m * d.k, d.k, dyn + g * d.m * d.p, d.p, 0.f,
-             dxn + g * d.k * d.p, d.p);
-      });
-      continue;
-    }
-    const int64_t rows = block_rows(geo);
-    float* col = scratch(static_cast<size_t>(geo.col_rows() * rows * geo.out_w));
-    for (int64_t oh0 = 0; oh0 < geo.out_h; oh0 += rows) {
-      const int64_t oh1 = std::min(oh0 + rows, geo.out_h), pc = (oh1 - oh0) * geo.out_w;
-      for_each_group(d.groups, 2 * d.m * pc * d.k, [&](int64_t g) {
-        gemm(true, false, d.k, pc, d.m, 1.f, pw + g * d.m * d.k, d.k, dyn + g * d.m * d.p + oh0 * geo.out_w,
-             d.p, 0.f, col + g * d.k * pc, pc);
-      });
-      col2im_add(col, geo, oh0, oh1, dxn);
+#pragma omp parallel if (pl.parallel)
+  {
+    const auto [c0, c1] = thread_share(geo.channels);
+    for (int64_t n = 0; n < pl.images; ++n) {
+      const float* dyn = grad_out.data() + n * pl.out_image();  // (C_out, P)
+      float* dxn = dx.data() + n * pl.in_image();                // (C_in, H, W)
+      for (int64_t b = 0; b < pl.blocks; ++b) {
+        const int64_t oh0 = pl.block_start(b), oh1 = pl.block_end(b);
+        const int64_t p0 = oh0 * geo.out_w, pc = (oh1 - oh0) * geo.out_w;
+        float* target = pl.pointwise ? dxn + p0 : dcol;  // rows of dcol, or dx itself when pointwise
+        const int64_t ld = pl.pointwise ? pl.p : pc;
+        for_groups_in(pl, c0, c1, [&](int64_t g, int64_t cs, int64_t ce) {
+          // Rows [cs, ce) * kk of dcol_g = the matching columns of W_g, transposed, times dY_g.
+          gemm(true, false, (ce - cs) * pl.kk, pc, pl.m, 1.f, pw + g * pl.m * pl.k + (cs - g * pl.cg) * pl.kk,
+               pl.k, dyn + g * pl.m * pl.p + p0, pl.p, 0.f, target + cs * pl.kk * ld, ld);
+        });
+        if (!pl.pointwise) col2im_add(dcol, geo, oh0, oh1, c0, c1, dxn);
+      }
     }
   }
   return dx;
@@ -168,51 +205,48 @@ Tensor conv2d_backward_input(const Tensor& grad_out, const Tensor& weight, const
 Tensor conv2d_backward_weight(const Tensor& grad_out, const Tensor& x, const Shape& weight_shape,
                               const Conv2dOptions& opt) {
   check_grad_out("conv2d_backward_weight", grad_out, x.shape(), weight_shape, opt);
-  const ConvGeometry geo = make_conv_geometry(x.shape(), weight_shape[2], weight_shape[3], opt);
-  const GroupDims d = group_dims(weight_shape, geo, opt.groups);
-  const int64_t n_img = x.size(0);
+  const ConvPlan pl = make_plan(x.shape(), weight_shape, opt, 1);
+  const ConvGeometry& geo = pl.geo;
   Tensor dw = Tensor::empty(weight_shape);  // (C_out, C_in / groups, KH, KW)
-  float* pdw = dw.data();
-  const int64_t in_image = x.numel() / std::max<int64_t>(n_img, 1), out_image = weight_shape[0] * d.p;
-
-  if (n_img == 0 || d.p == 0) {
+  if (pl.images == 0 || pl.p == 0) {
     dw.fill_(0.f);
     return dw;
   }
-  if (is_pointwise(geo)) {
-    for (int64_t n = 0; n < n_img; ++n) {
-      const float* xn = x.data() + n * in_image;
-      const float* dyn = grad_out.data() + n * out_image;
-      for_each_group(d.groups, 2 * d.m * d.p * d.k, [&](int64_t g) {
-        gemm(false, true, d.m, d.k, d.p, 1.f, dyn + g * d.m * d.p, d.p, xn + g * d.k * d.p, d.p,
-             n == 0 ? 0.f : 1.f, pdw + g * d.m * d.k, d.k);
-      });
-    }
-    return dw;
-  }
+  // dW^T, one row per col row: (C_in * KH * KW, m); row c * kk + r belongs to group c / cg.
+  std::vector<float> dwt(static_cast<size_t>(geo.col_rows() * pl.m));
+  // Shared by the threads, each filling only the rows of its own channels: (C_in * KH * KW, pc).
+  float* col = pl.pointwise ? nullptr : scratch(pl.col_floats());
 
-  // Accumulate dW^T (groups, k, m) over images and row blocks, then transpose into dw.
-  std::vector<float> dwt(static_cast<size_t>(d.groups * d.k * d.m));
-  const int64_t rows = block_rows(geo);
-  float* col = scratch(static_cast<size_t>(geo.col_rows() * rows * geo.out_w));
-  bool first = true;
-  for (int64_t n = 0; n < n_img; ++n) {
-    const float* xn = x.data() + n * in_image;
-    const float* dyn = grad_out.data() + n * out_image;
-    for (int64_t oh0 = 0; oh0 < geo.out_h; oh0 += rows) {
-      const int64_t oh1 = std::min(oh0 + rows, geo.out_h), pc = (oh1 - oh0) * geo.out_w;
-      im2col(xn, geo, oh0, oh1, col);
-      const float beta = first ? 0.f : 1.f;
-      for_each_group(d.groups, 2 * d.m * pc * d.k, [&](int64_t g) {
-        gemm(false, true, d.k, d.m, pc, 1.f, col + g * d.k * pc, pc, dyn + g * d.m * d.p + oh0 * geo.out_w,
-             d.p, beta, dwt.data() + g * d.k * d.m, d.m);
-      });
-      first = false;
+#pragma omp parallel if (pl.parallel)
+  {
+    const auto [c0, c1] = thread_share(geo.channels);
+    float beta = 0.f;  // the first block overwrites, the rest accumulate
+    for (int64_t n = 0; n < pl.images; ++n) {
+      const float* xn = x.data() + n * pl.in_image();           // (C_in, H, W)
+      const float* dyn = grad_out.data() + n * pl.out_image();  // (C_out, P)
+      for (int64_t b = 0; b < pl.blocks; ++b) {
+        const int64_t oh0 = pl.block_start(b), oh1 = pl.block_end(b);
+        const int64_t p0 = oh0 * geo.out_w, pc = (oh1 - oh0) * geo.out_w;
+        const float* cols = xn + p0;
+        int64_t ld = pl.p;
+        if (!pl.pointwise) {
+          im2col(xn, geo, oh0, oh1, c0, c1, col);
+          cols = col;
+          ld = pc;
+        }
+        for_groups_in(pl, c0, c1, [&](int64_t g, int64_t cs, int64_t ce) {
+          gemm(false, true, (ce - cs) * pl.kk, pl.m, pc, 1.f, cols + cs * pl.kk * ld, ld,
+               dyn + g * pl.m * pl.p + p0, pl.p, beta, dwt.data() + cs * pl.kk * pl.m, pl.m);
+        });
+        beta = 1.f;
+      }
     }
   }
-  for (int64_t g = 0; g < d.groups; ++g)
-    for (int64_t i = 0; i < d.m; ++i)
-      for (int64_t j = 0; j < d.k; ++j) pdw[(g * d.m + i) * d.k + j] = dwt[(g * d.k + j) * d.m + i];
+  // dw[g][i][j] = dW_g^T[j][i]
+  float* pdw = dw.data();
+  for (int64_t g = 0; g < pl.groups; ++g)
+    for (int64_t i = 0; i < pl.m; ++i)
+      for (int64_t j = 0; j < pl.k; ++j) pdw[(g * pl.m + i) * pl.k + j] = dwt[(g * pl.k + j) * pl.m + i];
   return dw;
 }
 
@@ -223,7 +257,7 @@ Tensor conv2d_backward_bias(const Tensor& grad_out) {
   Tensor db = Tensor::empty({c});  // (C)
   const float* g = grad_out.data();
   float* pdb = db.data();
-#pragma omp parallel for schedule(static) if (grad_out.numel() > 32768)
+#pragma omp parallel for schedule(static) if (grad_out.numel() > 65536)
   for (int64_t ch = 0; ch < c; ++ch) {
     double total = 0;  // per-plane float sums, added in double across images
     for (int64_t n = 0; n < n_img; ++n) {

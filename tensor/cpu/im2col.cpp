@@ -62,11 +62,11 @@ ConvGeometry make_conv_geometry(const Shape& x, int64_t kernel_h, int64_t kernel
   return g;
 }
 
-void im2col(const float* x, const ConvGeometry& g, int64_t oh0, int64_t oh1, float* col) {
-  const int64_t kk = g.kernel_h * g.kernel_w, rows = g.channels * kk;
+void im2col(const float* x, const ConvGeometry& g, int64_t oh0, int64_t oh1, int64_t c0, int64_t c1,
+            float* col) {
+  const int64_t kk = g.kernel_h * g.kernel_w;
   const int64_t out_w = g.out_w, cols = (oh1 - oh0) * out_w, stride = g.stride;
-#pragma omp parallel for schedule(static) if (rows * cols > 65536)
-  for (int64_t r = 0; r < rows; ++r) {
+  for (int64_t r = c0 * kk; r < c1 * kk; ++r) {
     const int64_t c = r / kk, kh = (r % kk) / g.kernel_w, kw = r % g.kernel_w;
     const float* xc = x + c * g.height * g.width;
     const int32_t* map_w = g.src_col.data() + kw * out_w;
@@ -91,12 +91,11 @@ void im2col(const float* x, const ConvGeometry& g, int64_t oh0, int64_t oh1, flo
   }
 }
 
-void col2im_add(const float* col, const ConvGeometry& g, int64_t oh0, int64_t oh1, float* dx) {
-  const int64_t kk = g.kernel_h * g.kernel_w, out_w = g.out_w, cols = (oh1 - oh0) * out_w;
+void col2im_add(const float* col, const ConvGeometry& g, int64_t oh0, int64_t oh1, int64_t c0,
+                int64_t c1, float* dx) {
+  const int64_t out_w = g.out_w, cols = (oh1 - oh0) * out_w;
   const int64_t stride = g.stride;
-  // One thread per channel: every write of channel c lands in its own plane, so no races.
-#pragma omp parallel for schedule(static) if (g.channels > 1 && g.channels * kk * cols > 65536)
-  for (int64_t c = 0; c < g.channels; ++c) {
+  for (int64_t c = c0; c < c1; ++c) {
     float* dxc = dx + c * g.height * g.width;
     for (int64_t kh = 0; kh < g.kernel_h; ++kh) {
       const int32_t* map_h = g.src_row.data() + kh * g.out_h;

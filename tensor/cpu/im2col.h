@@ -32,12 +32,16 @@ struct ConvGeometry {
 ConvGeometry make_conv_geometry(const Shape& x, int64_t kernel_h, int64_t kernel_w,
                                 const Conv2dOptions& opt);
 
-// Fills col (C * KH * KW, (oh1 - oh0) * W_out) from one image x (C, H, W). Parallel over rows of col.
-void im2col(const float* x, const ConvGeometry& g, int64_t oh0, int64_t oh1, float* col);
+// Fills the rows of channels [c0, c1) — rows [c0 * KH * KW, c1 * KH * KW) — of
+// col (C * KH * KW, (oh1 - oh0) * W_out) from one image x (C, H, W).
+// Serial: the callers split channels or row blocks among threads.
+void im2col(const float* x, const ConvGeometry& g, int64_t oh0, int64_t oh1, int64_t c0, int64_t c1,
+            float* col);
 
-// The adjoint of im2col: adds every col element to the input pixel it was read from (a reflected
-// or replicated position adds to its source pixel; a zero-padded one is dropped).
-// dx (C, H, W) accumulates; parallel over channels.
-void col2im_add(const float* col, const ConvGeometry& g, int64_t oh0, int64_t oh1, float* dx);
+// The adjoint of im2col for channels [c0, c1): adds every element of their col rows to the input
+// pixel it was read from (a reflected or replicated position adds to its source pixel; a zero-padded
+// one is dropped). dx (C, H, W) accumulates; only planes c0..c1-1 are written. Serial.
+void col2im_add(const float* col, const ConvGeometry& g, int64_t oh0, int64_t oh1, int64_t c0,
+                int64_t c1, float* dx);
 
 }  // namespace dip::cpu

@@ -1,0 +1,250 @@
+// The dip command line end to end, on tiny generated images: every task runs a few iterations and
+// writes its outputs; every kind of bad input gives a one-line error, exit status 2 and no output
+// directory; Ctrl-C saves what was done. Mostly in-process (run_cli), plus real process runs.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <filesystem>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
+
+#include "apps/lib/cli.h"
+#include "apps/lib/degrade.h"
+#include "apps/lib/image_io.h"
+#include "apps/lib/mask.h"
+#include "tests/test_apps_util.h"
+
+using namespace dip;
+using namespace dip::apps;
+using dip::test::ScratchDir;
+using dip::test::write_test_png;
+
+namespace {
+
+// The run's files; each must exist and be non-empty.
+void check_outputs(const std::string& out, std::vector<std::string> files) {
+  for (const std::string& f : files) {
+    const std::string p = out + "/" + f;
+    CHECK_MESSAGE(std::filesystem::exists(p), p);
+    if (std::filesystem::exists(p)) CHECK_MESSAGE(std::filesystem::file_size(p) > 0, p);
+  }
+}
+
+// One failing run: exit status 2, a one-line message mentioning `expect`, and the scratch
+// directory holding only the inputs it had before (no output, no temporary directory).
+void check_bad(const ScratchDir& dir, std::vector<std::string> args, const std::string& expect) {
+  const std::vector<std::string> before = dir.entries();
+  args.push_back("--out");
+  args.push_back(dir / "out");
+  args.push_back("--quiet");
+  std::string error;
+  const int status = run_cli(args, &error);
+  std::string joined;
+  for (const std::string& a : args) joined += a + " ";
+  CHECK_MESSAGE(status == 2, joined);
+  CHECK_MESSAGE(error.find(expect) != std::string::npos, joined, " -> ", error);
+  CHECK_MESSAGE(error.find('\n') == std::string::npos, error);
+  CHECK_MESSAGE(dir.entries() == before, joined);
+}
+
+std::string self_dir() {
+  return std::filesystem::canonical("/proc/self/exe").parent_path().string();
+}
+
+}  // namespace
+
+TEST_CASE("apps cli: every task runs a few iterations on a tiny image and writes its outputs") {
+  ScratchDir dir;
+  const std::string img = write_test_png(dir / "img.png", 64, 64);
+  const std::vector<std::string> common = {"--device", "cpu", "--iters", "2", "--every", "1", "--quiet"};
+  auto run = [&](std::vector<std::string> args) {
+    for (const std::string& a : common) args.push_back(a);
+    std::string error;
+    const int status = run_cli(args, &error);
+    CHECK_MESSAGE(status == 0, args[0], ": ", error);
+    return status;
+  };
+
+  SUBCASE("denoise") {
+    run({"denoise", "--image", img, "--sigma", "30", "--out", dir / "d"});
+    check_outputs(dir / "d", {"observed.png", "output.png", "output_avg.png", "ground_truth.png", "metrics.json",
+                              "curve.svg", "report.html", "snapshots/iter_00000.png", "snapshots/iter_00001.png"});
+    const std::string j = dip::test::read_file(dir / "d/metrics.json");
+    for (const char* key : {"\"task\": \"denoise\"", "\"net\": \"skip\"", "\"device\": \"cpu\"",
+                            "\"precision\": \"fp32\"", "\"iters\": 2", "\"size\": [64, 64]", "\"ms_per_iter\": ",
+                            "\"best_iter\": ", "\"trace\": [\n    {\"iter\": 0, \"loss\": "})
+      CHECK_MESSAGE(j.find(key) != std::string::npos, key, "\n", j);
+    CHECK(j.find("\"final_psnr\": null") == std::string::npos);
+    CHECK(j.find("\"avg_psnr\": null") == std::string::npos);
+    // The observation is the seeded noisy image: same seed, same file.
+    run({"denoise", "--image", img, "--sigma", "30", "--out", dir / "d2", "--iters", "1"});
+    CHECK(dip::test::read_file(dir / "d/observed.png") == dip::test::read_file(dir / "d2/observed.png"));
+    const std::string html = dip::test::read_file(dir / "d/report.html");
+    CHECK(html.find("observed.png") != std::string::npos);
+    CHECK(html.find("ground_truth.png") != std::string::npos);
+    CHECK(html.find("curve.svg") != std::string::npos);
+  }
+  SUBCASE("denoise a real noisy image without ground truth") {
+    run({"denoise", "--noisy", img, "--out", dir / "n"});
+    check_outputs(dir / "n", {"observed.png", "output.png", "metrics.json", "report.html"});
+    CHECK(!std::filesystem::exists(dir / "n/ground_truth.png"));
+    CHECK(dip::test::read_file(dir / "n/metrics.json").find("\"final_psnr\": null") != std::string::npos);
+  }
+  SUBCASE("sr x4 and x8") {
+    run({"sr", "--image", img, "--factor", "4", "--out", dir / "s"});
+    check_outputs(dir / "s", {"observed.png", "output.png", "ground_truth.png", "metrics.json", "curve.svg"});
+    CHECK(load_image(dir / "s/observed.png", 3).width == 16);
+    CHECK(load_image(dir / "s/output.png", 3).width == 64);
+    const std::string lr = write_test_png(dir / "lr.png", 8, 8);
+    run({"sr", "--lowres", lr, "--factor", "8", "--out", dir / "s8"});
+    CHECK(load_image(dir / "s8/output.png", 3).height == 64);
+  }
+  SUBCASE("inpaint with generated and file masks") {
+    run({"inpaint", "--image", img, "--mask-kind", "random:0.5", "--out", dir / "i"});
+    check_outputs(dir / "i", {"observed.png", "output.png", "ground_truth.png", "metrics.json"});
+    Rng rng(0);
+    save_png(dir / "mask.png", make_mask(parse_mask_kind("box"), 64, 64, rng));
+    run({"inpaint", "--image", img, "--mask", dir / "mask.png", "--out", dir / "i2"});
+    // The masked-out box is black in the observation.
+    CHECK(load_image(dir / "i2/observed.png", 3).at(0, 32, 32) == 0.f);
+  }
+  SUBCASE("flash") {
+    const std::string nf = write_test_png(dir / "nf.png", 64, 64, 1);
+    run({"flash", "--flash", img, "--noflash", nf, "--out", dir / "f"});
+    check_outputs(dir / "f", {"observed.png", "output.png", "ground_truth.png", "metrics.json"});
+  }
+  SUBCASE("jpeg") {
+    run({"jpeg", "--image", img, "--quality", "10", "--out", dir / "j"});
+    check_outputs(dir / "j", {"observed.png", "output.png", "output_avg.png", "ground_truth.png", "metrics.json"});
+    CHECK(dip::test::read_file(dir / "j/metrics.json").find("\"observed_psnr\": null") == std::string::npos);
+  }
+}
+
+TEST_CASE("apps cli: --size resizes, odd sizes are centre-cropped to multiples of 32 (64 for inpainting)") {
+  ScratchDir dir;
+  const std::string img = write_test_png(dir / "wide.png", 100, 150);
+  REQUIRE(run_cli({"denoise", "--image", img, "--size", "120", "--iters", "1", "--device", "cpu", "--quiet",
+                   "--out", dir / "a"}) == 0);
+  // 150x100 -> longer side 120: 120x80 -> cropped to 96x64.
+  Image out = load_image(dir / "a/output.png", 3);
+  CHECK(out.width == 96);
+  CHECK(out.height == 64);
+  REQUIRE(run_cli({"inpaint", "--image", img, "--iters", "1", "--device", "cpu", "--quiet", "--out", dir / "b"}) == 0);
+  Image inp = load_image(dir / "b/output.png", 3);
+  CHECK(inp.width == 128);
+  CHECK(inp.height == 64);
+}
+
+TEST_CASE("apps cli: bad input -> one-line error, exit status 2, no output directory") {
+  ScratchDir dir;
+  const std::string img = write_test_png(dir / "img.png", 64, 64);
+  write_test_png(dir / "small.png", 20, 40);
+  write_test_png(dir / "mid.png", 48, 80);
+  write_test_png(dir / "other.png", 96, 64);
+  dip::test::write_file(dir / "notes.png", "plain text, not a picture\n");
+  const std::string png = dip::test::read_file(img);
+  dip::test::write_file(dir / "cut.png", png.substr(0, png.size() * 2 / 3));
+  dip::test::write_file(dir / "empty.png", "");
+
+  check_bad(dir, {"denoise", "--image", dir / "missing.png"}, "cannot open");
+  check_bad(dir, {"denoise", "--image", dir / "notes.png"}, "not an image");
+  check_bad(dir, {"denoise", "--image", dir / "cut.png"}, "truncated");
+  check_bad(dir, {"denoise", "--image", dir / "empty.png"}, "empty");
+  check_bad(dir, {"denoise", "--image", dir.path()}, "directory");
+  check_bad(dir, {"denoise", "--image", dir / "small.png"}, "at least 64 px");
+  check_bad(dir, {"denoise", "--image", dir / "mid.png"}, "at least 64 px");
+  check_bad(dir, {"denoise", "--image", img, "--size", "40"}, "raise --size");
+  check_bad(dir, {"inpaint", "--image", img, "--mask", dir / "other.png"}, "same size");
+  check_bad(dir, {"flash", "--flash", img, "--noflash", dir / "other.png"}, "same size");
+  check_bad(dir, {"inpaint", "--image", img, "--mask-kind", "random:2"}, "0 < P < 1");
+  check_bad(dir, {"denoise", "--image", img, "--bogus", "1"}, "unknown option '--bogus'");
+  check_bad(dir, {"denoise", "--image", img, "--sigma", "-3"}, "out of range");
+  check_bad(dir, {"denoise", "--image", img, "--iters", "0"}, "out of range");
+  check_bad(dir, {"denoise", "--image", img, "--lr", "fast"}, "not a number");
+  check_bad(dir, {"sr", "--image", img, "--factor", "3"}, "not one of 2, 4, 8");
+  check_bad(dir, {"denoise", "--image", img, "--device", "tpu"}, "not one of auto, cpu, cuda");
+  check_bad(dir, {"denoise"}, "give either --image");
+  check_bad(dir, {"denoise", "--image", img, "--noisy", img}, "give either --image");
+  check_bad(dir, {"sr", "--factor", "4"}, "give either --image");
+  check_bad(dir, {"flash", "--flash", img}, "--noflash is required");
+  check_bad(dir, {"jpeg", "--image", img, "--quality", "101"}, "out of range");
+  check_bad(dir, {"segment", "--image", img}, "unknown task 'segment'");
+  check_bad(dir, {"denoise", "--image", img, "--size", "100000"}, "out of range");
+  check_bad(dir, {"denoise", "--image", img, "--size", "16384"}, "too large for memory");
+  // An --out that is someone else's directory is refused before any work.
+  std::filesystem::create_directory(dir / "out");
+  dip::test::write_file(dir / "out/keep.txt", "mine");
+  std::string error;
+  CHECK(run_cli({"denoise", "--image", img, "--out", dir / "out", "--quiet"}, &error) == 2);
+  CHECK(error.find("not a dip output directory") != std::string::npos);
+  CHECK(dip::test::read_file(dir / "out/keep.txt") == "mine");
+}
+
+TEST_CASE("apps cli: help texts") {
+  CHECK(run_cli({"--help"}) == 0);
+  CHECK(run_cli({"sr", "--help"}) == 0);
+  CHECK(run_cli({}) == 2);
+  const std::string h = task_help("denoise");
+  for (const char* s : {"--image PATH", "--sigma S", "--noisy PATH", "--device auto|cpu|cuda", "--iters N",
+                        "--every N", "--threads N", "--quiet", "--size N", "3000 iterations"})
+    CHECK_MESSAGE(h.find(s) != std::string::npos, s);
+  CHECK(task_help("inpaint").find("random:P") != std::string::npos);
+  CHECK(general_help().find("jpeg") != std::string::npos);
+}
+
+TEST_CASE("apps cli: Ctrl-C stops the run and saves the outputs so far (exit 130)") {
+  ScratchDir dir;
+  const std::string img = write_test_png(dir / "img.png", 64, 64);
+  std::atomic<bool> done{false};
+  // SIGINT once the run has created its temporary output directory (i.e. it is past setup).
+  std::thread interrupter([&] {
+    while (!done) {
+      for (const std::string& e : dir.entries())
+        if (e.rfind("out.tmp-", 0) == 0) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(50));
+          std::raise(SIGINT);
+          return;
+        }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  });
+  const int status = run_cli({"jpeg", "--image", img, "--iters", "100000", "--device", "cpu", "--quiet", "--out",
+                              dir / "out"});
+  done = true;
+  interrupter.join();
+  std::signal(SIGINT, SIG_DFL);
+  CHECK(status == 130);
+  check_outputs(dir / "out", {"observed.png", "output.png", "metrics.json", "report.html", "curve.svg"});
+  const std::string j = dip::test::read_file(dir / "out/metrics.json");
+  CHECK(j.find("\"interrupted\": true") != std::string::npos);
+  CHECK(j.find("\"iters\": 100000") == std::string::npos);
+}
+
+TEST_CASE("apps cli: the dip program itself (real processes)") {
+  const std::string dip = self_dir() + "/dip";
+  if (!std::filesystem::exists(dip)) {
+    MESSAGE("no dip binary next to the test binary (", dip, "); process tests skipped");
+    return;
+  }
+  ScratchDir dir;
+  const std::string img = write_test_png(dir / "img.png", 64, 64);
+  auto sh = [](const std::string& cmd) {
+    const int raw = std::system(cmd.c_str());
+    return WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
+  };
+  CHECK(sh(dip + " denoise --image " + img + " --iters 2 --device cpu --quiet --out " + (dir / "ok")) == 0);
+  check_outputs(dir / "ok", {"output.png", "metrics.json"});
+  // stderr is exactly one line for a bad input, nothing on stdout.
+  CHECK(sh(dip + " denoise --image " + (dir / "nope.png") + " --out " + (dir / "bad") + " >" + (dir / "o.txt") +
+           " 2>" + (dir / "e.txt")) == 2);
+  const std::string err = dip::test::read_file(dir / "e.txt");
+  CHECK(err.find("nope.png") != std::string::npos);
+  CHECK(std::count(err.begin(), err.end(), '\n') == 1);
+  CHECK(dip::test::read_file(dir / "o.txt").empty());
+  CHECK(!std::filesystem::exists(dir / "bad"));
+  CHECK(sh(dip + " sr --factor 5 --image " + img + " 2>/dev/null") == 2);
+}
