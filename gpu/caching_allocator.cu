@@ -45,7 +45,7 @@ void* CachingAllocator::allocate(size_t bytes) {
     DIP_CHECK(err != cudaErrorMemoryAllocation, "out of GPU memory allocating ",
               (size + kMiB - 1) / kMiB, " MiB (this process already holds ", reserved_ / kMiB,
               " MiB); use a smaller image or --device cpu");
-    DIP_CUDA_CHECK(err);
+    throw Error(detail::concat_message("cudaMalloc of ", size, " bytes failed: ", cudaGetErrorString(err)));
   }
   ++mallocs_;
   reserved_ += size;

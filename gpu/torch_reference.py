@@ -191,7 +191,8 @@ def main():
     torch.backends.cudnn.benchmark = True
     torch.backends.cudnn.allow_tf32 = True
     torch.backends.cuda.matmul.allow_tf32 = True
-    extra = {"torch": torch.__version__, "gpu": torch.cuda.get_device_name(0), "tf32": True}
+    params = sum(p.numel() for p in skip_net().parameters())  # compare with dip-bench's "params"
+    extra = {"params": params, "torch": torch.__version__, "gpu": torch.cuda.get_device_name(0), "tf32": True}
     status = 0
     for size in args.sizes:
         for mode in args.modes:

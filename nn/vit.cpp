@@ -132,7 +132,8 @@ class MultiScaleVit : public Module {
         st.resize = register_module("proj" + id, std::make_shared<Linear>(widths[k - 1], dim, true, rng));
       if (k == 0 || cfg.noise_every_stage)
         st.noise = register_module("noise" + id, std::make_shared<Linear>(cfg.in_channels, dim, true, rng));
-      st.pos = register_module("pos" + id, make_positional(cfg.positional, st.grid_h, st.grid_w, dim, rng));
+      if (k == 0 || cfg.pos_every_stage)
+        st.pos = register_module("pos" + id, make_positional(cfg.positional, st.grid_h, st.grid_w, dim, rng));
       st.blocks = register_module("stage" + id,
                                   make_blocks(cfg, dim, dim / head_dim, depths[k], st.grid_h, st.grid_w, rng));
       stages_.push_back(st);
@@ -162,7 +163,8 @@ class MultiScaleVit : public Module {
         Variable e = st.noise->forward(patchify(subsample(z, st.factor), 1));  // (N, T_k, D_k)
         t = t.defined() ? add(t, e) : e;
       }
-      t = st.blocks->forward(st.pos->forward(t));
+      if (st.pos) t = st.pos->forward(t);
+      t = st.blocks->forward(t);
     }
     t = head_->forward(norm_->forward(t));  // (N, T, C_out*p*p)
     const Stage& last = stages_.back();
@@ -179,7 +181,8 @@ class MultiScaleVit : public Module {
            ", widths=" + widths + ", depths=" + depths + ", head size=" + std::to_string(cfg_.width / cfg_.heads) +
            ", " + positional_name(cfg_.positional) +
            (cfg_.window > 0 ? ", window=" + std::to_string(cfg_.window) : std::string()) +
-           (cfg_.noise_every_stage ? ", noise every stage" : "") + ")";
+           (cfg_.noise_every_stage ? ", noise every stage" : "") +
+           (cfg_.pos_every_stage ? ", positions every stage" : "") + ")";
   }
 
  private:
@@ -187,7 +190,7 @@ class MultiScaleVit : public Module {
     int factor = 0, dim = 0, grid_h = 0, grid_w = 0;
     std::shared_ptr<Linear> resize;  // previous width -> dim, or null (same width)
     std::shared_ptr<Linear> noise;   // in_channels -> dim, or null (no noise at this stage)
-    ModulePtr pos;
+    ModulePtr pos;                   // or null (no positions at this stage)
     std::shared_ptr<Sequential> blocks;
   };
   VitConfig cfg_;

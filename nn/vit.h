@@ -8,9 +8,9 @@
 //             unpatchify -> sigmoid.
 //   "vit-ms"  multi-scale: `stages` token grids, each twice as fine as the one before, the last
 //             one with patch size `patch` (1: a token per pixel). Stage 0 starts from the noise
-//             subsampled to its grid; between stages the tokens are viewed as a (width, gh, gw)
-//             image and enlarged with fixed bilinear upsampling (x2), then new positions are
-//             added. Stage k runs stage_depths[k] blocks at width stage_widths[k] (default: `depth`
+//             subsampled to its grid, plus positions; between stages the tokens are viewed as a
+//             (width, gh, gw) image and enlarged with fixed bilinear upsampling (x2) (optionally
+//             with noise and positions added again). Stage k runs stage_depths[k] blocks at width stage_widths[k] (default: `depth`
 //             and `width` everywhere; a Linear maps the tokens when the width changes), with heads
 //             of the same size width/heads throughout. Mixing is attention only (no 3x3
 //             convolutions); the smoothness comes from the upsampling, as in DIP's decoder and
@@ -45,6 +45,9 @@ struct VitConfig {
   std::vector<int> stage_widths;  // vit-ms: width per stage, coarse to fine (empty: `width`)
   std::vector<int> stage_depths;  // vit-ms: blocks per stage (empty: `depth` each)
   bool noise_every_stage = false;  // vit-ms: add the (subsampled) noise at every stage, not only the first
+  // vit-ms: positions at every stage, not only the first. Learned positions on a fine grid are a
+  // free parameter per token (nearly per pixel), through which the network can fit noise directly.
+  bool pos_every_stage = false;
 };
 
 // The variant names make_vit accepts.

@@ -200,6 +200,26 @@ TEST_CASE("conv2d: non-square kernels, single pixels, many output-row blocks") {
   check_config({1, 64, 61, 64}, {4, 64, 3, 3}, o, false, 6);
 }
 
+TEST_CASE("conv2d: shapes big enough for the multi-threaded paths") {
+  // Above ~2 MFLOP the kernels split work among threads: the forward by row blocks, the backward by
+  // input channels, whose shares may cut through a group (12 channels in groups of 4 over 2 threads).
+  Conv2dOptions o;
+  o.padding = 1;
+  o.padding_mode = PaddingMode::Reflect;
+  o.groups = 3;
+  check_config({2, 12, 40, 48}, {12, 4, 3, 3}, o, true, 11);
+  o.groups = 16;  // depthwise with two filters per channel
+  o.padding = 2;
+  o.padding_mode = PaddingMode::Replicate;
+  check_config({1, 16, 64, 64}, {32, 1, 5, 5}, o, false, 12);
+  o = Conv2dOptions{};  // pointwise
+  check_config({2, 64, 32, 32}, {32, 64, 1, 1}, o, true, 13);
+  o.stride = 2;
+  o.padding = 1;
+  o.padding_mode = PaddingMode::Zeros;
+  check_config({2, 32, 33, 35}, {16, 32, 3, 3}, o, true, 14);
+}
+
 TEST_CASE("conv2d: gradient checks") {
   // conv2d is linear in each input, so central differences are exact up to float rounding; the
   // default tolerances (rtol 1e-2, atol 1e-3, step 1e-2) leave a wide margin.

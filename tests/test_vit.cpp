@@ -324,8 +324,8 @@ TEST_CASE("vit: shapes and parameter counts by hand") {
     CHECK(net->forward(Variable(random_tensor({1, 4, 16, 16}, 26))).shape() == Shape{1, 3, 16, 16});
   }
   {
-    // Two stages with finest patch 2: grids 4x4 then 8x8; noise Linear(4, D) at stage 0 only,
-    // positions per stage, one block per stage, head Linear(D, 3*2*2).
+    // Two stages with finest patch 2: grids 4x4 then 8x8; noise Linear(4, D) and positions at
+    // stage 0 only, one block per stage, head Linear(D, 3*2*2).
     VitConfig ms = cfg;
     ms.variant = "vit-ms";
     ms.patch = 2;
@@ -333,17 +333,20 @@ TEST_CASE("vit: shapes and parameter counts by hand") {
     ms.depth = 1;
     ms.window = 4;  // global on the 4x4 grid, 4x4 windows on the 8x8 grid
     auto net = make_vit(ms, rng);
-    const int64_t want = (4 * D + D) + 16 * D + block + 64 * D + block + 2 * D + (D * 12 + 12);
+    const int64_t want = (4 * D + D) + 16 * D + block + block + 2 * D + (D * 12 + 12);
     CHECK(net->num_parameters() == want);
-    CHECK(want == 6044);
+    CHECK(want == 5020);
     Variable y = net->forward(Variable(random_tensor({2, 4, 16, 16}, 27, 0.f, 0.1f)));
     CHECK(y.shape() == Shape{2, 3, 16, 16});
     ms.noise_every_stage = true;
     CHECK(make_vit(ms, rng)->num_parameters() == want + (4 * D + D));
+    ms.pos_every_stage = true;
+    CHECK(make_vit(ms, rng)->num_parameters() == want + (4 * D + D) + 64 * D);
+    ms.noise_every_stage = ms.pos_every_stage = false;
 
     // Tapered widths 16 then 8 (head size 8: 2 heads, then 1): a Linear(16, 8) between the stages,
-    // stage 1's positions, block, final LayerNorm and head at width 8.
-    ms.noise_every_stage = false;
+    // stage 1's positions, blocks, final LayerNorm and head at width 8.
+    ms.pos_every_stage = true;
     ms.stage_widths = {16, 8};
     ms.stage_depths = {1, 2};
     const int64_t block8 = 2 * 16 + (3 * 64 + 24) + (64 + 8) + (2 * 64 + 16) + (2 * 64 + 8);
@@ -399,8 +402,8 @@ TEST_CASE("vit: gradient checks of whole small generators") {
     check_parameter_gradients("vit", *net, z, deep);
   }
   {
-    // Two stages with patch 1 (grids 2x4 then 4x8), tapered 8 -> 4, noise at both stages,
-    // 2x2 windows (shifted in the second block) on the fine grid: every path of vit-ms.
+    // Two stages with patch 1 (grids 2x4 then 4x8), tapered 8 -> 4, noise and positions at both
+    // stages, 2x2 windows (shifted in the second block) on the fine grid: every path of vit-ms.
     VitConfig ms = cfg;
     ms.variant = "vit-ms";
     ms.patch = 1;
@@ -409,6 +412,7 @@ TEST_CASE("vit: gradient checks of whole small generators") {
     ms.stage_depths = {1, 2};
     ms.window = 2;
     ms.noise_every_stage = true;
+    ms.pos_every_stage = true;
     ms.positional = PositionalKind::Sinusoidal;
     Rng rng(33);
     auto net = make_vit(ms, rng);

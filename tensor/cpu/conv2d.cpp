@@ -32,8 +32,8 @@ namespace {
 // Floats of column matrix per block of output rows (4 MB), and at most this many output pixels per
 // block: GEMMs on such blocks run near peak, while one over a whole 128x128 image runs several times
 // slower (Eigen's blocking misjudges this CPU's cache).
-constexpr int64_t kColumnBudget = int64_t(1) << 20;
-constexpr int64_t kMaxBlockPixels = 2048;
+constexpr int64_t kColumnBudget = int64_t(1) << 19;
+constexpr int64_t kMaxBlockPixels = 1024;
 // Below this many flops a convolution runs on one thread (a parallel region costs microseconds).
 constexpr int64_t kParallelMinFlops = int64_t(1) << 21;
 
