@@ -13,14 +13,17 @@
 #   DIP_CUDA_ARCH=90  CUDA architecture (default: the GPU's, from nvidia-smi; else CMake's default list)
 #   TEST_ARGS=...     extra doctest arguments, e.g. TEST_ARGS="-tc=cuda*"
 #   SKIP_BUILD=1      reuse build-gpu as it is
+#   BUDGET=570        seconds for the whole script (the device runner stops a command at 600 s);
+#                     each step's limit is cut to what is left, and steps with no time left are skipped
 # Every step is bounded with `timeout`; a failing step is reported and the script goes on. Logs go
-# to build-gpu/check-logs/ (and to $OUT/check-logs when $OUT is set). Exit status: 0 when every step
-# passed, 1 otherwise.
+# to $OUT/check-logs/ when $OUT is set (the device runner returns that folder, even after a time-out),
+# else to build-gpu/check-logs/. Exit status: 0 when every step passed, 1 otherwise.
 set -u
 cd "$(dirname "$0")/.." || exit 1
 ROOT=$PWD
 BUILD=build-gpu
-LOGS=$BUILD/check-logs
+if [ -n "${OUT:-}" ] && [ -d "${OUT:-}" ]; then LOGS=$OUT/check-logs; else LOGS=$BUILD/check-logs; fi
+DEADLINE=$((SECONDS + ${BUDGET:-570}))
 SIZES=${SIZES:-"256 512"}
 JOBS=${JOBS:-$(nproc)}
 mkdir -p "$LOGS"
@@ -32,7 +35,14 @@ step() {
   local name=$1 limit=$2 show=$3
   shift 3
   local log="$LOGS/$name.log" start=$SECONDS rc
+  local left=$((DEADLINE - SECONDS))
   echo
+  if [ "$left" -lt 20 ]; then
+    echo "=== [$name] skipped: the time budget is spent"
+    failed+=("$name (no time left)")
+    return 1
+  fi
+  [ "$limit" -gt "$left" ] && limit=$left
   echo "=== [$name] $* (limit ${limit}s)"
   timeout --kill-after=15 "$limit" "$@" >"$log" 2>&1
   rc=$?
@@ -129,8 +139,6 @@ for r in sorted(rows, key=lambda r: (r.get("size", 0), label(r))):
     print(f"{label(r):<16} {size:>5} {med:>10.2f} {r.get('min_ms', float('nan')):>8.2f} "
           f"{r.get('peak_mib', float('nan')):>9.0f} {ratio:>6}")
 EOF
-
-if [ -n "${OUT:-}" ] && [ -d "${OUT:-}" ]; then cp -r "$LOGS" "$OUT/" 2>/dev/null; fi
 
 echo
 if [ "${#failed[@]}" -eq 0 ]; then

@@ -33,7 +33,7 @@ DeviceInfo query_device() noexcept {
   cudaError_t err = cudaGetDeviceCount(&count);
   if (err != cudaSuccess) {
     (void)cudaGetLastError();
-    info.text = std::string("no usable GPU (") + cudaGetErrorString(err) + ")";
+    info.text = cudaGetErrorString(err);  // e.g. "no CUDA-capable device is detected"
     return info;
   }
   if (count == 0) {
@@ -44,7 +44,7 @@ DeviceInfo query_device() noexcept {
   err = cudaGetDeviceProperties(&prop, 0);
   if (err != cudaSuccess) {
     (void)cudaGetLastError();
-    info.text = std::string("no usable GPU (") + cudaGetErrorString(err) + ")";
+    info.text = cudaGetErrorString(err);
     return info;
   }
   char buf[320];

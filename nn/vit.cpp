@@ -45,6 +45,16 @@ void check_common(const VitConfig& cfg, int finest_patch) {
             "); crop the image or change --patch");
 }
 
+// Each channel of the noise shifted and scaled to zero mean and unit variance over its pixels:
+// (N, C, H, W) -> same shape. Only the noise's statistics matter to it, not DIP's U(0, 0.1) scale.
+Variable standardize_channels(const Variable& z) {
+  const Shape& s = z.shape();
+  Variable flat = reshape(z, {s[0], s[1], s[2] * s[3]});            // (N, C, HW)
+  Variable centred = sub(flat, mean_dim(flat, 2, true));           // (N, C, HW)
+  Variable var = mean_dim(mul(centred, centred), 2, true);         // (N, C, 1)
+  return reshape(div(centred, sqrt(add_scalar(var, 1e-12f))), s);  // eps: a constant channel stays finite
+}
+
 // The naive ViT generator (see nn/vit.h).
 class VisionTransformer : public Module {
  public:
@@ -64,7 +74,7 @@ class VisionTransformer : public Module {
                   z.size(3) == cfg_.image_width,
               name(), ": expects noise (N, ", cfg_.in_channels, ", ", cfg_.image_height, ", ",
               cfg_.image_width, "), got ", z.shape().str());
-    Variable t = pos_->forward(embed_->forward(z));  // (N, T, D)
+    Variable t = pos_->forward(embed_->forward(cfg_.normalize_noise ? standardize_channels(z) : z));  // (N, T, D)
     t = norm_->forward(blocks_->forward(t));
     t = head_->forward(t);                           // (N, T, C_out*p*p)
     return sigmoid(unpatchify(t, cfg_.patch, grid_h_, grid_w_));  // (N, C_out, H, W)
@@ -74,7 +84,8 @@ class VisionTransformer : public Module {
     return "ViT(p=" + std::to_string(cfg_.patch) + ", D=" + std::to_string(cfg_.width) + ", depth=" +
            std::to_string(cfg_.depth) + ", heads=" + std::to_string(cfg_.heads) + ", " +
            positional_name(cfg_.positional) +
-           (cfg_.window > 0 ? ", window=" + std::to_string(cfg_.window) : std::string()) + ")";
+           (cfg_.window > 0 ? ", window=" + std::to_string(cfg_.window) : std::string()) +
+           (cfg_.normalize_noise ? ", normalised noise" : "") + ")";
   }
 
  private:
@@ -160,7 +171,9 @@ class MultiScaleVit : public Module {
         t = patchify(upsample2d(img, 2, UpsampleMode::Bilinear), 1);  // (N, 4*T, D)
       }
       if (st.noise) {
-        Variable e = st.noise->forward(patchify(subsample(z, st.factor), 1));  // (N, T_k, D_k)
+        Variable zk = subsample(z, st.factor);  // (N, C, gh, gw)
+        if (cfg_.normalize_noise) zk = standardize_channels(zk);
+        Variable e = st.noise->forward(patchify(zk, 1));  // (N, T_k, D_k)
         t = t.defined() ? add(t, e) : e;
       }
       if (st.pos) t = st.pos->forward(t);
@@ -182,7 +195,8 @@ class MultiScaleVit : public Module {
            ", " + positional_name(cfg_.positional) +
            (cfg_.window > 0 ? ", window=" + std::to_string(cfg_.window) : std::string()) +
            (cfg_.noise_every_stage ? ", noise every stage" : "") +
-           (cfg_.pos_every_stage ? ", positions every stage" : "") + ")";
+           (cfg_.pos_every_stage ? ", positions every stage" : "") +
+           (cfg_.normalize_noise ? ", normalised noise" : "") + ")";
   }
 
  private:
@@ -199,6 +213,12 @@ class MultiScaleVit : public Module {
   std::shared_ptr<Linear> head_;
 };
 
+Error unknown_variant(const std::string& name) {
+  std::string known;
+  for (const std::string& v : vit_variants()) known += (known.empty() ? "" : ", ") + v;
+  return Error("unknown ViT variant '" + name + "'; known: " + known);
+}
+
 }  // namespace
 
 std::vector<std::string> vit_variants() { return {"vit", "vit-ms"}; }
@@ -213,12 +233,33 @@ const char* positional_name(PositionalKind kind) {
   return kind == PositionalKind::Sinusoidal ? "sinusoidal" : "learned";
 }
 
+VitConfig vit_defaults(const std::string& variant) {
+  VitConfig cfg;
+  cfg.variant = variant;
+  if (variant == "vit-ms") {
+    cfg.patch = 1;
+    cfg.stages = 6;
+    cfg.width = 256;
+    cfg.heads = 8;  // head size 32 at every stage
+    cfg.stage_widths = {256, 256, 128, 64, 32, 32};
+    cfg.depth = 1;
+    cfg.window = 8;
+    cfg.positional = PositionalKind::Learned;
+    cfg.normalize_noise = true;
+  } else if (variant != "vit") {
+    throw unknown_variant(variant);
+  }
+  return cfg;
+}
+
+int vit_multiple(const VitConfig& cfg) {
+  return cfg.variant == "vit-ms" ? cfg.patch << (cfg.stages - 1) : cfg.patch;
+}
+
 std::shared_ptr<Module> make_vit(const VitConfig& cfg, Rng& rng) {
   if (cfg.variant == "vit") return std::make_shared<VisionTransformer>(cfg, rng);
   if (cfg.variant == "vit-ms") return std::make_shared<MultiScaleVit>(cfg, rng);
-  std::string known;
-  for (const std::string& v : vit_variants()) known += (known.empty() ? "" : ", ") + v;
-  throw Error("unknown ViT variant '" + cfg.variant + "'; known: " + known);
+  throw unknown_variant(cfg.variant);
 }
 
 }  // namespace dip

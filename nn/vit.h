@@ -29,6 +29,8 @@ namespace dip {
 
 enum class PositionalKind { Learned, Sinusoidal };
 
+// Field defaults are the naive "vit" of the issue (patch 8, width 256, depth 6, 8 heads); start from
+// vit_defaults(variant) to get each variant's own.
 struct VitConfig {
   std::string variant = "vit";          // "vit" or "vit-ms"
   int in_channels = 32, out_channels = 3;
@@ -48,7 +50,20 @@ struct VitConfig {
   // vit-ms: positions at every stage, not only the first. Learned positions on a fine grid are a
   // free parameter per token (nearly per pixel), through which the network can fit noise directly.
   bool pos_every_stage = false;
+  // Standardise each noise channel (zero mean, unit variance over the pixels the generator reads)
+  // before the embedding. DIP's noise U(0, 0.1) otherwise gives tokens that differ by ~1% of their
+  // size after the embedding's bias: a LayerNorm (per token) does not remove that common part, and
+  // training first sits on a plateau at the mean image.
+  bool normalize_noise = false;
 };
+
+// The defaults of each variant (an error lists the variants when the name is unknown):
+//   vit     the fields' defaults above;
+//   vit-ms  patch 1, 6 stages (a 16x16 grid at 512^2), widths 256,256,128,64,32,32 (head size 32),
+//           one block per stage, 8x8 windows, learned positions at the first stage, normalised noise.
+VitConfig vit_defaults(const std::string& variant);
+// The side multiple an image must have for cfg's token grids: patch (vit), patch * 2^(stages-1) (vit-ms).
+int vit_multiple(const VitConfig& cfg);
 
 // The variant names make_vit accepts.
 std::vector<std::string> vit_variants();

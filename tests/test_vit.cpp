@@ -14,6 +14,7 @@
 #include "nn/transformer_block.h"
 #include "nn/vit.h"
 #include "optim/adam.h"
+#include "tensor/elementwise.h"
 #include "tests/gradcheck.h"
 
 using namespace dip;
@@ -370,6 +371,17 @@ TEST_CASE("vit: shapes and parameter counts by hand") {
     CHECK(want == 5329344);
     CHECK(make_vit(def, rng)->num_parameters() == want);
   }
+  {
+    // Each variant's defaults build and run; vit-ms at 64x64 has grids 2 .. 64 (multiple 32).
+    VitConfig vit = vit_defaults("vit");
+    CHECK((vit.patch == 8 && vit.width == 256 && vit.depth == 6 && vit.heads == 8 && vit_multiple(vit) == 8));
+    VitConfig ms = vit_defaults("vit-ms");
+    CHECK(vit_multiple(ms) == 32);
+    ms.in_channels = 4;
+    auto net = make_vit(ms, rng);
+    CHECK(net->forward(Variable(random_tensor({1, 4, 64, 64}, 34, 0.f, 0.1f))).shape() == Shape{1, 3, 64, 64});
+    CHECK_THROWS_AS(vit_defaults("vit-large"), Error);
+  }
   VitConfig bad = cfg;
   bad.variant = "vit-unknown";
   CHECK_THROWS_AS(make_vit(bad, rng), Error);
@@ -419,6 +431,49 @@ TEST_CASE("vit: gradient checks of whole small generators") {
     check_gradients("vit-ms noise input", [&](auto& v) { return net->forward(v[0]); }, {z}, deep);
     check_parameter_gradients("vit-ms", *net, z, deep);
   }
+}
+
+TEST_CASE("vit: normalize_noise makes the output independent of the noise's scale and offset") {
+  VitConfig cfg;
+  cfg.in_channels = 3;
+  cfg.image_height = 8;
+  cfg.image_width = 8;
+  cfg.patch = 2;
+  cfg.width = 8;
+  cfg.depth = 1;
+  cfg.heads = 2;
+  cfg.normalize_noise = true;
+  Tensor z = random_tensor({1, 3, 8, 8}, 35, 0.f, 0.1f);
+  Tensor z_affine = add_scalar(mul_scalar(z, 7.f), 2.f);  // U(2, 2.7)
+  for (std::string variant : {"vit", "vit-ms"}) {
+    INFO("variant ", variant);
+    cfg.variant = variant;
+    cfg.stages = 2;
+    cfg.noise_every_stage = true;
+    Rng rng(36);
+    auto net = make_vit(cfg, rng);
+    std::vector<float> a = net->forward(Variable(z)).data().to_vector();
+    std::vector<float> b = net->forward(Variable(z_affine)).data().to_vector();
+    double worst = 0;
+    for (size_t i = 0; i < a.size(); ++i) worst = std::max(worst, std::fabs(double(a[i]) - b[i]));
+    CHECK(worst < 1e-4);
+    // Without it the same change moves the output.
+    cfg.normalize_noise = false;
+    Rng rng2(36);
+    auto raw = make_vit(cfg, rng2);
+    std::vector<float> c = raw->forward(Variable(z)).data().to_vector();
+    std::vector<float> d = raw->forward(Variable(z_affine)).data().to_vector();
+    double moved = 0;
+    for (size_t i = 0; i < c.size(); ++i) moved = std::max(moved, std::fabs(double(c[i]) - d[i]));
+    CHECK(moved > 1e-2);
+    cfg.normalize_noise = true;
+  }
+  // The standardisation is differentiable: a gradient check through it.
+  cfg.variant = "vit-ms";
+  Rng rng(37);
+  auto net = make_vit(cfg, rng);
+  check_gradients("normalised noise input", [&](auto& v) { return net->forward(v[0]); },
+                  {random_tensor({1, 3, 8, 8}, 38)}, GradCheck{.step = 3e-3f});
 }
 
 namespace {

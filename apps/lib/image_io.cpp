@@ -20,13 +20,16 @@ namespace dip::apps {
 
 namespace {
 
+// Larger files are refused before decoding (16384 x 16384: 1 GiB of float pixels per channel).
+constexpr double kMaxPixels = 16384.0 * 16384.0;
+
 // 8-bit interleaved (H, W, C) -> planar float (C, H, W).
 Image from_interleaved(const unsigned char* data, int w, int h, int c) {
   Image img(c, h, w);
   for (int y = 0; y < h; ++y)
     for (int x = 0; x < w; ++x)
       for (int k = 0; k < c; ++k)
-        img.at(k, y, x) = data[(static_cast<size_t>(y) * w + x) * c + k] * (1.f / 255.f);
+        img.at(k, y, x) = data[(static_cast<size_t>(y) * w + x) * c + k] / 255.f;  // as quantize8
   return img;
 }
 
@@ -49,6 +52,8 @@ Image decode(const unsigned char* bytes, size_t size, int channels, const std::s
   int w = 0, h = 0, n = 0;
   if (!stbi_info_from_memory(bytes, static_cast<int>(size), &w, &h, &n))
     throw UserError(what + " is not an image (" + stbi_failure_reason() + ")");
+  DIP_USER_CHECK(static_cast<double>(w) * h <= kMaxPixels, what, " is ", w, "x", h,
+                 " px, too large to load (at most ", kMaxPixels / 1e6, " megapixels)");
   unsigned char* data = stbi_load_from_memory(bytes, static_cast<int>(size), &w, &h, &n, channels);
   if (!data)
     throw UserError(what + " could not be decoded (" + stbi_failure_reason() +

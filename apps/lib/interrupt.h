@@ -1,5 +1,6 @@
-// Ctrl-C handling: the first SIGINT only raises a flag that the training loop polls, so the run
-// stops cleanly and saves what it has; a second SIGINT kills the process as usual.
+// Ctrl-C handling: the first SIGINT (or SIGTERM, e.g. from `timeout`) only raises a flag that the
+// training loop polls, so the run stops cleanly and saves what it has; a second one kills the
+// process as usual.
 #pragma once
 
 namespace dip::apps {

@@ -58,12 +58,6 @@ double host_memory_bytes() {
   return pages > 0 && page > 0 ? static_cast<double>(pages) * page : 0.0;
 }
 
-std::string gib(double bytes) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.1f GiB", bytes / (1024.0 * 1024 * 1024));
-  return buf;
-}
-
 void write_text(const std::string& path, const std::string& text) {
   std::ofstream f(path, std::ios::binary);
   f << text;
@@ -81,8 +75,14 @@ std::string db_text(const std::optional<double>& v) {
 
 int run_task(const TaskInfo& task, const Args& args) {
   const bool quiet = args.flag("quiet");
-  auto say = [quiet](const std::string& line) {
-    if (!quiet) std::printf("%s\n", line.c_str()), std::fflush(stdout);
+  // Messages wait until the task is set up, so a run that fails on bad input prints its error alone.
+  std::vector<std::string> pending;
+  bool held = true;
+  auto say = [&](const std::string& line) {
+    if (quiet) return;
+    if (held) return pending.push_back(line);
+    std::printf("%s\n", line.c_str());
+    std::fflush(stdout);
   };
   const std::string out_path = args.text("out", "out/" + task.name);
   OutputDir::check_target(out_path);  // fail before any work
@@ -98,11 +98,13 @@ int run_task(const TaskInfo& task, const Args& args) {
   }
   if (args.has("threads")) cpu::set_num_threads(args.integer("threads", 0));
   int size = args.integer("size", 0);
+  bool ctx_size_shrinks_only = false;
   int iters_override = args.integer("iters", 0);
   if (device_arg == "auto" && device == Device::CPU && !args.has("size") && !args.has("iters")) {
     size = 128;
+    ctx_size_shrinks_only = true;
     iters_override = task.cpu_iters;
-    say("dip: no GPU (" + gpu::describe() + "): quick CPU profile --size 128 --iters " +
+    say("dip: no GPU (" + gpu::describe() + "): quick CPU profile --size 128 (shrinking only) --iters " +
         std::to_string(task.cpu_iters) + " (give --size/--iters, or --device cpu, for the full run)");
   }
 
@@ -111,11 +113,17 @@ int run_task(const TaskInfo& task, const Args& args) {
   TaskContext ctx;
   ctx.device = device;
   ctx.size = size;
+  ctx.size_shrinks_only = ctx_size_shrinks_only;
   ctx.multiple = std::max(task.multiple, net_name == "vit-ms" ? 64 : 32);
   // 5 stride-2 scales: the deepest feature map must stay >= 2x2 (BatchNorm needs more than one
   // value per channel, reflection padding needs more than one pixel).
   ctx.min_side = 64;
   ctx.seed = static_cast<uint64_t>(args.integer("seed", 0));
+  // Memory: what a training step of the widest network (128 channels) needs per pixel, against 80% of
+  // the host's memory (CPU) or of the smallest supported GPU (80 GiB; the runtime reports no size).
+  ctx.bytes_per_pixel = estimate_training_bytes(1, 1, net_name == "skip" ? 128 : 256);
+  ctx.memory_bytes = device == Device::CUDA ? 80.0 * (1ull << 30) : host_memory_bytes();
+  ctx.memory_owner = device == Device::CUDA ? "the GPU (80 GiB assumed)" : "the machine";
   ctx.note = [&say](const std::string& s) { say("dip: " + s); };
   TaskSetup setup = task.build(args, ctx);
 
@@ -127,13 +135,6 @@ int run_task(const TaskInfo& task, const Args& args) {
   train.seed = stream_seed(ctx.seed, Stream::RegNoise);
 
   const int height = static_cast<int>(setup.fit.input.size(2)), width = static_cast<int>(setup.fit.input.size(3));
-  int max_channels = 0;
-  for (int c : setup.skip.channels_down) max_channels = std::max(max_channels, c);
-  const double need = estimate_training_bytes(height, width, net_name == "skip" ? max_channels : 256);
-  const double have = device == Device::CUDA ? 80.0 * (1ull << 30) : host_memory_bytes();
-  DIP_USER_CHECK(have <= 0 || need < 0.8 * have, "the image is too large for memory: ", width, "x", height,
-                 " needs about ", gib(need), " to train but the ", device == Device::CUDA ? "GPU" : "machine",
-                 " has ", gib(have), "; use --size to shrink it");
 
   // ---- the network ----
   std::shared_ptr<Module> net;
@@ -155,6 +156,8 @@ int run_task(const TaskInfo& task, const Args& args) {
     throw UserError(std::string("cannot build the ") + net_name + " network for this image: " + e.what());
   }
   net->to(device);
+  held = false;
+  for (const std::string& line : pending) say(line);
 
   const std::string precision =
       device == Device::CUDA ? (gpu::precision() == gpu::Precision::TF32 ? "tf32" : "fp32") : "fp32";
@@ -162,9 +165,11 @@ int run_task(const TaskInfo& task, const Args& args) {
       device == Device::CUDA ? "cuda (" + gpu::describe() + ")"
                              : "cpu (" + std::to_string(cpu::num_threads()) + " threads, " + cpu::gemm_variant() + ")";
   say("dip " + task.name + ": " + setup.summary);
+  char loop[160];
+  std::snprintf(loop, sizeof loop, "%d iterations, lr %g, reg-noise %.4g%s%s", train.iters, train.lr,
+                train.reg_noise_std, train.ema ? ", EMA" : "", train.backtrack ? ", backtracking" : "");
   say("dip: " + net_name + " net (" + std::to_string(net->num_parameters()) + " parameters) on " + device_text +
-      ", " + std::to_string(train.iters) + " iterations, lr " + std::to_string(train.lr).substr(0, 6) +
-      ", reg-noise " + std::to_string(train.reg_noise_std).substr(0, 6));
+      ", " + loop);
 
   // ---- outputs: everything goes into a temporary directory until the end ----
   OutputDir out(out_path);

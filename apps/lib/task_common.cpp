@@ -1,6 +1,8 @@
 #include "apps/lib/task_common.h"
 
 #include <algorithm>
+#include <cmath>
+#include <cstdio>
 
 #include "apps/lib/image_io.h"
 #include "apps/lib/resize.h"
@@ -12,16 +14,32 @@ std::string size_text(const Image& img) {
   return std::to_string(img.width) + "x" + std::to_string(img.height);
 }
 
+std::string gib_text(double bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f GiB", bytes / (1024.0 * 1024 * 1024));
+  return buf;
+}
+
 Image prepare_image(const Image& img, const TaskContext& ctx, const std::string& what) {
   Image out = img;
-  if (ctx.size > 0 && std::max(img.height, img.width) != ctx.size) {
+  const bool resize = ctx.size > 0 && std::max(img.height, img.width) != ctx.size &&
+                      !(ctx.size_shrinks_only && std::max(img.height, img.width) < ctx.size);
+  // Check the size before resizing: enlarging to something that cannot train is wasted work.
+  const double scale = resize ? static_cast<double>(ctx.size) / std::max(img.height, img.width) : 1.0;
+  const double h = std::round(img.height * scale), w = std::round(img.width * scale);
+  const double need = h * w * ctx.bytes_per_pixel;
+  DIP_USER_CHECK(ctx.memory_bytes <= 0 || need < 0.8 * ctx.memory_bytes, what, " is too large for memory: ",
+                 static_cast<long>(w), "x", static_cast<long>(h), " needs about ", gib_text(need),
+                 " to train but ", ctx.memory_owner, " has ", gib_text(ctx.memory_bytes),
+                 "; use --size to shrink it");
+  if (resize) {
     out = resize_longer_side(img, ctx.size);
     if (ctx.note) ctx.note(what + ": resized from " + size_text(img) + " to " + size_text(out) + " (--size " +
                            std::to_string(ctx.size) + ")");
   }
   DIP_USER_CHECK(std::min(out.height, out.width) >= ctx.min_side, what, " is ", size_text(out),
                  " px; the network needs at least ", ctx.min_side, " px on each side",
-                 ctx.size > 0 ? " (raise --size)" : "");
+                 resize ? " (raise --size)" : "");
   Image cropped = crop_to_multiple(out, ctx.multiple);
   if (cropped.height != out.height || cropped.width != out.width) {
     if (ctx.note) ctx.note(what + ": centre-cropped from " + size_text(out) + " to " + size_text(cropped) +

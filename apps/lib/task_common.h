@@ -25,6 +25,9 @@ SkipConfig default_skip(int in_channels);
 // The fixed network input: (1, depth, h, w) uniform noise in [0, 0.1) (DIP's get_noise, var 1/10).
 Tensor noise_input(int depth, int h, int w, uint64_t seed, Device device);
 
+// "22.5 GiB".
+std::string gib_text(double bytes);
+
 // "256x256".
 std::string size_text(const Image& img);
 

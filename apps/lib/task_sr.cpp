@@ -33,6 +33,7 @@ TaskSetup build_sr(const Args& args, const TaskContext& ctx) {
     lr_ctx.size = ctx.size > 0 ? std::max(1, ctx.size / factor) : 0;
     lr_ctx.multiple = ctx.multiple / factor;
     lr_ctx.min_side = (ctx.min_side + factor - 1) / factor;
+    lr_ctx.bytes_per_pixel = ctx.bytes_per_pixel * factor * factor;  // per low-resolution pixel
     s.observed = prepare_image(load_rgb_option(args, "lowres"), lr_ctx, "--lowres");
     hr_shape = Image(3, s.observed.height * factor, s.observed.width * factor);
   }

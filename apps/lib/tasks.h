@@ -19,8 +19,12 @@ namespace dip::apps {
 struct TaskContext {
   Device device = Device::CPU;
   int size = 0;        // --size: longer side after resizing (0: keep the file's size)
+  bool size_shrinks_only = false;  // the quick CPU profile's --size never enlarges an image
   int multiple = 32;   // sides are centre-cropped to a multiple of this
   int min_side = 64;   // the smallest side the network takes
+  // The memory check: H*W*bytes_per_pixel must stay under 80% of memory_bytes (0: no check).
+  double bytes_per_pixel = 0, memory_bytes = 0;
+  std::string memory_owner;  // "the machine", "the GPU (80 GiB assumed)"
   uint64_t seed = 0;
   std::function<void(const std::string&)> note;  // a message for the user (silent when quiet)
 };

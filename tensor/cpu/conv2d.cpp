@@ -173,8 +173,7 @@ Tensor conv2d_backward_input(const Tensor& grad_out, const Tensor& weight, const
   check_grad_out("conv2d_backward_input", grad_out, x_shape, weight.shape(), opt);
   const ConvPlan pl = make_plan(x_shape, weight.shape(), opt, 1);
   const ConvGeometry& geo = pl.geo;
-  // The pointwise GEMM writes every element of dx; col2im accumulates into zeros.
-  Tensor dx = pl.pointwise ? Tensor::empty(x_shape) : Tensor::zeros(x_shape);  // (N, C_in, H, W)
+  Tensor dx = Tensor::empty(x_shape);  // (N, C_in, H, W)
   const float* pw = weight.data();
   // Shared by the threads, each writing only the rows of its own channels: (C_in * KH * KW, pc).
   float* dcol = pl.pointwise ? nullptr : scratch(pl.col_floats());
@@ -182,9 +181,12 @@ Tensor conv2d_backward_input(const Tensor& grad_out, const Tensor& weight, const
 #pragma omp parallel if (pl.parallel)
   {
     const auto [c0, c1] = thread_share(geo.channels);
+    const int64_t plane = geo.height * geo.width;
     for (int64_t n = 0; n < pl.images; ++n) {
       const float* dyn = grad_out.data() + n * pl.out_image();  // (C_out, P)
       float* dxn = dx.data() + n * pl.in_image();                // (C_in, H, W)
+      // The pointwise GEMM writes every element of dx; col2im accumulates into this thread's planes.
+      if (!pl.pointwise) std::fill(dxn + c0 * plane, dxn + c1 * plane, 0.f);
       for (int64_t b = 0; b < pl.blocks; ++b) {
         const int64_t oh0 = pl.block_start(b), oh1 = pl.block_end(b);
         const int64_t p0 = oh0 * geo.out_w, pc = (oh1 - oh0) * geo.out_w;
@@ -244,9 +246,11 @@ Tensor conv2d_backward_weight(const Tensor& grad_out, const Tensor& x, const Sha
   }
   // dw[g][i][j] = dW_g^T[j][i]
   float* pdw = dw.data();
-  for (int64_t g = 0; g < pl.groups; ++g)
-    for (int64_t i = 0; i < pl.m; ++i)
-      for (int64_t j = 0; j < pl.k; ++j) pdw[(g * pl.m + i) * pl.k + j] = dwt[(g * pl.k + j) * pl.m + i];
+#pragma omp parallel for schedule(static) if (dw.numel() > 65536)
+  for (int64_t row = 0; row < pl.groups * pl.m; ++row) {
+    const int64_t g = row / pl.m, i = row % pl.m;
+    for (int64_t j = 0; j < pl.k; ++j) pdw[row * pl.k + j] = dwt[(g * pl.k + j) * pl.m + i];
+  }
   return dw;
 }
 
