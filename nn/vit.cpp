@@ -18,15 +18,28 @@ ModulePtr make_positional(PositionalKind kind, int grid_h, int grid_w, int dim, 
   return std::make_shared<LearnedPositionalEmbedding>(grid_h * grid_w, dim, rng);
 }
 
-// `depth` blocks of width `dim` on a (grid_h, grid_w) token grid; windowed when the grid is larger
-// than the window, every second block with shifted windows.
+// The window side used on a (grid_h, grid_w) grid: 0 (global attention) when the grid fits in one
+// window, else the largest side <= `window` that divides both grid sides (e.g. 6 on an 18x12 grid
+// with window 8), so that images whose grids are not multiples of the window still work.
+int window_for_grid(int window, int grid_h, int grid_w) {
+  if (window <= 0 || (grid_h <= window && grid_w <= window)) return 0;
+  for (int w = window; w > 1; --w)
+    if (grid_h % w == 0 && grid_w % w == 0) return w;
+  return 1;
+}
+
+// `depth` blocks of width `dim` on a (grid_h, grid_w) token grid; windowed (see window_for_grid),
+// with shifted windows in every second block counted over the whole network (`first` is the index
+// of this group's first block), so that one block per stage still alternates.
 std::shared_ptr<Sequential> make_blocks(const VitConfig& cfg, int dim, int heads, int depth, int grid_h,
-                                        int grid_w, Rng& rng) {
+                                        int grid_w, int first, Rng& rng) {
   auto blocks = std::make_shared<Sequential>();
-  const bool windowed = cfg.window > 0 && (grid_h > cfg.window || grid_w > cfg.window);
+  const int w = window_for_grid(cfg.window, grid_h, grid_w);
+  DIP_CHECK(w != 1, cfg.variant, ": no window side in 2..", cfg.window, " divides the ", grid_h, "x", grid_w,
+            " token grid; use a window that divides it, or 0 for global attention");
   for (int i = 0; i < depth; ++i) {
     AttentionWindow win;
-    if (windowed) win = {cfg.window, grid_h, grid_w, cfg.shift_windows && i % 2 == 1};
+    if (w > 0) win = {w, grid_h, grid_w, cfg.shift_windows && (first + i) % 2 == 1};
     blocks->add(std::make_shared<TransformerBlock>(dim, heads, cfg.mlp_ratio, rng, win));
   }
   return blocks;
@@ -64,7 +77,7 @@ class VisionTransformer : public Module {
     const int p2 = cfg.patch * cfg.patch;
     embed_ = register_module("embed", std::make_shared<PatchEmbed>(cfg.in_channels, cfg.width, cfg.patch, rng));
     pos_ = register_module("pos", make_positional(cfg.positional, grid_h_, grid_w_, cfg.width, rng));
-    blocks_ = register_module("blocks", make_blocks(cfg, cfg.width, cfg.heads, cfg.depth, grid_h_, grid_w_, rng));
+    blocks_ = register_module("blocks", make_blocks(cfg, cfg.width, cfg.heads, cfg.depth, grid_h_, grid_w_, 0, rng));
     norm_ = register_module("norm", std::make_shared<LayerNorm>(cfg.width));
     head_ = register_module("head", std::make_shared<Linear>(cfg.width, cfg.out_channels * p2, true, rng));
   }
@@ -126,6 +139,7 @@ class MultiScaleVit : public Module {
     const std::vector<int> widths = per_stage(cfg.stage_widths, cfg.width, "stage_widths");
     const std::vector<int> depths = per_stage(cfg.stage_depths, cfg.depth, "stage_depths");
     const int head_dim = cfg.width / cfg.heads;  // kept at every stage
+    int blocks_before = 0;
     for (int k = 0; k < cfg.stages; ++k) {
       const int factor = coarsest >> k;  // image pixels per token side at stage k
       const int dim = widths[k];
@@ -145,8 +159,9 @@ class MultiScaleVit : public Module {
         st.noise = register_module("noise" + id, std::make_shared<Linear>(cfg.in_channels, dim, true, rng));
       if (k == 0 || cfg.pos_every_stage)
         st.pos = register_module("pos" + id, make_positional(cfg.positional, st.grid_h, st.grid_w, dim, rng));
-      st.blocks = register_module("stage" + id,
-                                  make_blocks(cfg, dim, dim / head_dim, depths[k], st.grid_h, st.grid_w, rng));
+      st.blocks = register_module(
+          "stage" + id, make_blocks(cfg, dim, dim / head_dim, depths[k], st.grid_h, st.grid_w, blocks_before, rng));
+      blocks_before += depths[k];
       stages_.push_back(st);
     }
     norm_ = register_module("norm", std::make_shared<LayerNorm>(widths.back()));

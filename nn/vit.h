@@ -16,8 +16,9 @@
 //             convolutions); the smoothness comes from the upsampling, as in DIP's decoder and
 //             the Deep Decoder (whose 1x1 convolutions are per-token Linears).
 // With window > 0 attention is local to window x window tokens on every grid larger than the
-// window (coarser grids keep global attention); with shift_windows every second block shifts its
-// windows by window/2 so neighbouring windows exchange information.
+// window (coarser grids keep global attention; a grid the window does not divide gets the largest
+// smaller side that divides it); with shift_windows every second block shifts its windows by half
+// a window so neighbouring windows exchange information.
 #pragma once
 #include <memory>
 #include <string>
@@ -42,7 +43,7 @@ struct VitConfig {
   int mlp_ratio = 4;
   PositionalKind positional = PositionalKind::Learned;
   int window = 0;               // local attention windows (0: global attention)
-  bool shift_windows = true;    // every second block shifts its windows by window/2
+  bool shift_windows = true;    // every second block (counted over all stages) shifts its windows
   int stages = 4;               // vit-ms: number of resolutions (each x2 finer)
   std::vector<int> stage_widths;  // vit-ms: width per stage, coarse to fine (empty: `width`)
   std::vector<int> stage_depths;  // vit-ms: blocks per stage (empty: `depth` each)

@@ -16,7 +16,7 @@
 #include "nn/sequential.h"
 #include "nn/skip.h"
 #include "nn/upsample.h"
-#include "gpu/runtime.h"
+#include "tests/cuda_compare.h"
 #include "tests/gradcheck.h"
 
 using namespace dip;
@@ -440,7 +440,7 @@ TEST_CASE("skip: gradient check through a tiny network (every parameter and the 
 }
 
 TEST_CASE("module: to(CUDA) moves parameters and buffers; the skip net matches the CPU" *
-          doctest::skip(!gpu::available())) {
+          test::needs_gpu()) {
   Rng rng_a(28), rng_b(28);
   SkipConfig c;
   c.in_channels = 4;
@@ -458,7 +458,7 @@ TEST_CASE("module: to(CUDA) moves parameters and buffers; the skip net matches t
   Tensor x = random_tensor({1, 4, 32, 32}, 29, 0.f, 0.1f);
   Variable y_cpu = (*cpu_net)(Variable(x));
   Variable y_gpu = (*gpu_net)(Variable(x.to(Device::CUDA)));
-  check_close(y_gpu.data().to_vector(), y_cpu.data().to_vector(), 1e-4);
+  test::check_close("skip forward", y_gpu.data(), y_cpu.data(), 1e-4);
   gpu_net->to(Device::CPU);
   CHECK(gpu_net->parameters()[0].device() == Device::CPU);
 }

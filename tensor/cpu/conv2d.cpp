@@ -9,10 +9,11 @@
 // (row stride P instead of the block width).
 //
 // Threading: each kernel opens one parallel region and gives every thread a share that needs no
-// synchronisation, each GEMM then running single-threaded (Eigen does not nest parallelism).
-// The forward splits the output row blocks; the backward kernels split the input channels, so a
-// thread owns its rows of dcol / dW^T and its planes of dx. This beats Eigen's own GEMM threading
-// (whose threads wait on each other for packed panels) and keeps im2col/col2im parallel for free.
+// synchronisation, each GEMM then running single-threaded (Eigen does not nest parallelism) on the
+// thread's own column buffer. The forward splits the output row blocks; the backward kernels split
+// the input channels, so a thread owns its rows of dcol and dW^T and its planes of dx. This avoids
+// Eigen's own GEMM threading (whose threads spin on each other for packed panels) and makes
+// im2col / col2im parallel for free.
 #include "tensor/conv2d.h"
 
 #include <omp.h>
@@ -72,7 +73,8 @@ struct ConvPlan {
 
   int64_t in_image() const { return geo.channels * geo.height * geo.width; }
   int64_t out_image() const { return groups * m * p; }
-  size_t col_floats() const { return static_cast<size_t>(geo.col_rows() * rows * geo.out_w); }
+  // Floats of the column-matrix rows of `channels` input channels for one block.
+  size_t col_floats(int64_t channels) const { return static_cast<size_t>(channels * kk * rows * geo.out_w); }
   int64_t block_start(int64_t b) const { return b * rows; }
   int64_t block_end(int64_t b) const { return std::min((b + 1) * rows, geo.out_h); }
 };
@@ -138,7 +140,7 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor& bias,
 
 #pragma omp parallel if (pl.parallel && items > 1)
   {
-    float* col = pl.pointwise ? nullptr : scratch(pl.col_floats());  // this thread's (C_in * KH * KW, pc)
+    float* col = pl.pointwise ? nullptr : scratch(pl.col_floats(geo.channels));  // (C_in * KH * KW, pc)
 #pragma omp for schedule(static)
     for (int64_t item = 0; item < items; ++item) {
       const int64_t n = item / pl.blocks, b = item % pl.blocks;
@@ -175,13 +177,13 @@ Tensor conv2d_backward_input(const Tensor& grad_out, const Tensor& weight, const
   const ConvGeometry& geo = pl.geo;
   Tensor dx = Tensor::empty(x_shape);  // (N, C_in, H, W)
   const float* pw = weight.data();
-  // Shared by the threads, each writing only the rows of its own channels: (C_in * KH * KW, pc).
-  float* dcol = pl.pointwise ? nullptr : scratch(pl.col_floats());
 
 #pragma omp parallel if (pl.parallel)
   {
     const auto [c0, c1] = thread_share(geo.channels);
     const int64_t plane = geo.height * geo.width;
+    // This thread's rows of dcol: ((c1 - c0) * KH * KW, pc).
+    float* dcol = pl.pointwise ? nullptr : scratch(pl.col_floats(c1 - c0));
     for (int64_t n = 0; n < pl.images; ++n) {
       const float* dyn = grad_out.data() + n * pl.out_image();  // (C_out, P)
       float* dxn = dx.data() + n * pl.in_image();                // (C_in, H, W)
@@ -190,12 +192,13 @@ Tensor conv2d_backward_input(const Tensor& grad_out, const Tensor& weight, const
       for (int64_t b = 0; b < pl.blocks; ++b) {
         const int64_t oh0 = pl.block_start(b), oh1 = pl.block_end(b);
         const int64_t p0 = oh0 * geo.out_w, pc = (oh1 - oh0) * geo.out_w;
-        float* target = pl.pointwise ? dxn + p0 : dcol;  // rows of dcol, or dx itself when pointwise
+        // dcol, or dx itself when pointwise, from the row of channel c0 on, and its row stride.
+        float* target = pl.pointwise ? dxn + c0 * pl.p + p0 : dcol;
         const int64_t ld = pl.pointwise ? pl.p : pc;
         for_groups_in(pl, c0, c1, [&](int64_t g, int64_t cs, int64_t ce) {
-          // Rows [cs, ce) * kk of dcol_g = the matching columns of W_g, transposed, times dY_g.
+          // The rows of channels [cs, ce) of dcol_g = the matching columns of W_g, transposed, times dY_g.
           gemm(true, false, (ce - cs) * pl.kk, pc, pl.m, 1.f, pw + g * pl.m * pl.k + (cs - g * pl.cg) * pl.kk,
-               pl.k, dyn + g * pl.m * pl.p + p0, pl.p, 0.f, target + cs * pl.kk * ld, ld);
+               pl.k, dyn + g * pl.m * pl.p + p0, pl.p, 0.f, target + (cs - c0) * pl.kk * ld, ld);
         });
         if (!pl.pointwise) col2im_add(dcol, geo, oh0, oh1, c0, c1, dxn);
       }
@@ -216,12 +219,12 @@ Tensor conv2d_backward_weight(const Tensor& grad_out, const Tensor& x, const Sha
   }
   // dW^T, one row per col row: (C_in * KH * KW, m); row c * kk + r belongs to group c / cg.
   std::vector<float> dwt(static_cast<size_t>(geo.col_rows() * pl.m));
-  // Shared by the threads, each filling only the rows of its own channels: (C_in * KH * KW, pc).
-  float* col = pl.pointwise ? nullptr : scratch(pl.col_floats());
 
 #pragma omp parallel if (pl.parallel)
   {
     const auto [c0, c1] = thread_share(geo.channels);
+    // This thread's rows of the column matrix: ((c1 - c0) * KH * KW, pc).
+    float* col = pl.pointwise ? nullptr : scratch(pl.col_floats(c1 - c0));
     float beta = 0.f;  // the first block overwrites, the rest accumulate
     for (int64_t n = 0; n < pl.images; ++n) {
       const float* xn = x.data() + n * pl.in_image();           // (C_in, H, W)
@@ -229,7 +232,8 @@ Tensor conv2d_backward_weight(const Tensor& grad_out, const Tensor& x, const Sha
       for (int64_t b = 0; b < pl.blocks; ++b) {
         const int64_t oh0 = pl.block_start(b), oh1 = pl.block_end(b);
         const int64_t p0 = oh0 * geo.out_w, pc = (oh1 - oh0) * geo.out_w;
-        const float* cols = xn + p0;
+        // The column rows from channel c0 on (the image itself when pointwise), and their stride.
+        const float* cols = xn + c0 * pl.p + p0;
         int64_t ld = pl.p;
         if (!pl.pointwise) {
           im2col(xn, geo, oh0, oh1, c0, c1, col);
@@ -237,7 +241,7 @@ Tensor conv2d_backward_weight(const Tensor& grad_out, const Tensor& x, const Sha
           ld = pc;
         }
         for_groups_in(pl, c0, c1, [&](int64_t g, int64_t cs, int64_t ce) {
-          gemm(false, true, (ce - cs) * pl.kk, pl.m, pc, 1.f, cols + cs * pl.kk * ld, ld,
+          gemm(false, true, (ce - cs) * pl.kk, pl.m, pc, 1.f, cols + (cs - c0) * pl.kk * ld, ld,
                dyn + g * pl.m * pl.p + p0, pl.p, beta, dwt.data() + cs * pl.kk * pl.m, pl.m);
         });
         beta = 1.f;

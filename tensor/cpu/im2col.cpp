@@ -72,7 +72,7 @@ void im2col(const float* x, const ConvGeometry& g, int64_t oh0, int64_t oh1, int
     const int32_t* map_w = g.src_col.data() + kw * out_w;
     const int32_t* map_h = g.src_row.data() + kh * g.out_h;
     const int64_t lo = g.col_lo[kw], hi = g.col_hi[kw], shift = kw - g.padding;
-    float* dst = col + r * cols;
+    float* dst = col + (r - c0 * kk) * cols;
     for (int64_t oh = oh0; oh < oh1; ++oh, dst += out_w) {
       const int32_t ih = map_h[oh];
       if (ih < 0) {
@@ -102,7 +102,7 @@ void col2im_add(const float* col, const ConvGeometry& g, int64_t oh0, int64_t oh
       for (int64_t kw = 0; kw < g.kernel_w; ++kw) {
         const int32_t* map_w = g.src_col.data() + kw * out_w;
         const int64_t lo = g.col_lo[kw], hi = g.col_hi[kw], shift = kw - g.padding;
-        const float* src = col + ((c * g.kernel_h + kh) * g.kernel_w + kw) * cols;
+        const float* src = col + (((c - c0) * g.kernel_h + kh) * g.kernel_w + kw) * cols;
         for (int64_t oh = oh0; oh < oh1; ++oh, src += out_w) {
           const int32_t ih = map_h[oh];
           if (ih < 0) continue;

@@ -32,15 +32,14 @@ struct ConvGeometry {
 ConvGeometry make_conv_geometry(const Shape& x, int64_t kernel_h, int64_t kernel_w,
                                 const Conv2dOptions& opt);
 
-// Fills the rows of channels [c0, c1) — rows [c0 * KH * KW, c1 * KH * KW) — of
-// col (C * KH * KW, (oh1 - oh0) * W_out) from one image x (C, H, W).
-// Serial: the callers split channels or row blocks among threads.
+// Fills col ((c1 - c0) * KH * KW, (oh1 - oh0) * W_out), the rows of channels [c0, c1) of the column
+// matrix, from one image x (C, H, W). Serial: the callers split channels or row blocks among threads.
 void im2col(const float* x, const ConvGeometry& g, int64_t oh0, int64_t oh1, int64_t c0, int64_t c1,
             float* col);
 
-// The adjoint of im2col for channels [c0, c1): adds every element of their col rows to the input
-// pixel it was read from (a reflected or replicated position adds to its source pixel; a zero-padded
-// one is dropped). dx (C, H, W) accumulates; only planes c0..c1-1 are written. Serial.
+// The adjoint of im2col: adds every element of col ((c1 - c0) * KH * KW, (oh1 - oh0) * W_out) to the
+// input pixel it was read from (a reflected or replicated position adds to its source pixel; a
+// zero-padded one is dropped). dx (C, H, W) accumulates; only planes c0..c1-1 are written. Serial.
 void col2im_add(const float* col, const ConvGeometry& g, int64_t oh0, int64_t oh1, int64_t c0,
                 int64_t c1, float* dx);
 
