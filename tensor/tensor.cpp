@@ -1,5 +1,7 @@
 #include "tensor/tensor.h"
 
+#include <malloc.h>
+
 #include <cstdlib>
 #include <cstring>
 
@@ -9,9 +11,25 @@ namespace dip {
 
 // ---- Storage ----------------------------------------------------------------
 
+namespace {
+// A training step frees and re-allocates the same large activations every iteration. By default
+// glibc hands blocks over 128 KiB back to the kernel (munmap), which must then zero fresh pages on
+// the next allocation: a measured ~17% of single-thread CPU time on the skip net. Keeping freed
+// blocks (up to glibc's 32 MiB mmap cap) in the heap makes the next iteration reuse them.
+void keep_freed_memory_in_heap() {
+  static const bool done = [] {
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);
+    mallopt(M_TRIM_THRESHOLD, 1 << 30);
+    return true;
+  }();
+  (void)done;
+}
+}  // namespace
+
 Storage::Storage(size_t count, Device device) : count_(count), device_(device) {
   size_t bytes = std::max<size_t>(count, 1) * sizeof(float);
   if (device == Device::CPU) {
+    keep_freed_memory_in_heap();
     // 64-byte alignment: whole cache lines and AVX-512 loads.
     size_t rounded = (bytes + 63) / 64 * 64;
     data_ = static_cast<float*>(std::aligned_alloc(64, rounded));
