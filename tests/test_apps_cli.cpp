@@ -88,6 +88,11 @@ TEST_CASE("apps cli: every task runs a few iterations on a tiny image and writes
     CHECK(html.find("ground_truth.png") != std::string::npos);
     CHECK(html.find("curve.svg") != std::string::npos);
   }
+  SUBCASE("denoise with the Transformer generator") {
+    run({"denoise", "--image", img, "--net", "vit", "--out", dir / "v"});
+    check_outputs(dir / "v", {"output.png", "metrics.json"});
+    CHECK(dip::test::read_file(dir / "v/metrics.json").find("\"net\": \"vit\"") != std::string::npos);
+  }
   SUBCASE("denoise a real noisy image without ground truth") {
     run({"denoise", "--noisy", img, "--out", dir / "n"});
     check_outputs(dir / "n", {"observed.png", "output.png", "metrics.json", "report.html"});
