@@ -253,10 +253,10 @@ VitConfig vit_defaults(const std::string& variant) {
   cfg.variant = variant;
   if (variant == "vit-ms") {
     cfg.patch = 1;
-    cfg.stages = 6;
-    cfg.width = 256;
-    cfg.heads = 8;  // head size 32 at every stage
-    cfg.stage_widths = {256, 256, 128, 64, 32, 32};
+    cfg.stages = 5;
+    cfg.width = 128;
+    cfg.heads = 4;  // head size 32 at every stage
+    cfg.stage_widths = {128, 128, 64, 32, 32};
     cfg.depth = 1;
     cfg.window = 8;
     cfg.positional = PositionalKind::Learned;

@@ -372,11 +372,11 @@ TEST_CASE("vit: shapes and parameter counts by hand") {
     CHECK(make_vit(def, rng)->num_parameters() == want);
   }
   {
-    // Each variant's defaults build and run; vit-ms at 64x64 has grids 2 .. 64 (multiple 32).
+    // Each variant's defaults build and run; vit-ms at 64x64 has grids 4 .. 64 (multiple 16).
     VitConfig vit = vit_defaults("vit");
     CHECK((vit.patch == 8 && vit.width == 256 && vit.depth == 6 && vit.heads == 8 && vit_multiple(vit) == 8));
     VitConfig ms = vit_defaults("vit-ms");
-    CHECK(vit_multiple(ms) == 32);
+    CHECK(vit_multiple(ms) == 16);
     ms.in_channels = 4;
     auto net = make_vit(ms, rng);
     CHECK(net->forward(Variable(random_tensor({1, 4, 64, 64}, 34, 0.f, 0.1f))).shape() == Shape{1, 3, 64, 64});

@@ -1,5 +1,6 @@
 // CPU kernels of tensor/activation.h: one parallel, vectorisable pass per op.
 #include "tensor/activation.h"
+#include "tensor/cpu/simd.h"
 
 #include <omp.h>
 
@@ -13,11 +14,6 @@ namespace {
 
 // Below this many elements a thread team costs more than it saves.
 constexpr int64_t kParallelMin = 32768;
-
-// The inner loops are compiled for AVX-512, AVX2 and baseline x86-64 and picked at load time
-// (GCC function multiversioning), as the GEMM is: the build stays portable, the loops get the
-// widest vectors of the CPU.
-#define DIP_VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 
 // Calls f(begin, end) once per thread on contiguous spans that together cover [0, n); span
 // boundaries fall on 16-float (64-byte) lines so no two threads write the same cache line.

@@ -6,6 +6,7 @@
 // first value of the channel, var = E[(x-K)^2] - E[x-K]^2 keeps full precision when |mean| >> std,
 // where the textbook E[x^2] - E[x]^2 would cancel.
 #include "tensor/batch_norm.h"
+#include "tensor/cpu/simd.h"
 
 #include <algorithm>
 #include <cmath>
@@ -28,10 +29,6 @@ Nchw check_nchw(const char* op, const Tensor& x, const Tensor& gamma) {
   return d;
 }
 
-// The per-plane loops are compiled for AVX-512, AVX2 and baseline x86-64 and picked at load time
-// (GCC function multiversioning): converting to double for the sums costs 4x less with 512-bit
-// vectors than with SSE2, which is what a portable build would otherwise get.
-#define DIP_VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 
 // s += sum(x - shift), ss += sum((x - shift)^2) over one (H*W) plane, in double.
 DIP_VECTOR_CLONES void plane_sums(const float* x, int64_t n, double shift, double& s, double& ss) {
