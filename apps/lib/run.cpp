@@ -115,7 +115,15 @@ int run_task(const TaskInfo& task, const Args& args) {
   ctx.device = device;
   ctx.size = size;
   ctx.size_shrinks_only = ctx_size_shrinks_only;
-  ctx.multiple = std::max(task.multiple, net_name == "vit-ms" ? 64 : 32);
+  // A Transformer generator starts from its variant's own defaults; its token grids fix the multiple
+  // the image sides must have.
+  VitConfig vit_config;
+  int net_multiple = 32;
+  if (net_name != "skip") {
+    vit_config = vit_defaults(net_name);
+    net_multiple = std::max(32, vit_multiple(vit_config));
+  }
+  ctx.multiple = std::max(task.multiple, net_multiple);
   // 5 stride-2 scales: the deepest feature map must stay >= 2x2 (BatchNorm needs more than one
   // value per channel, reflection padding needs more than one pixel).
   ctx.min_side = 64;
@@ -130,6 +138,9 @@ int run_task(const TaskInfo& task, const Args& args) {
 
   TrainOptions train = setup.train;
   if (iters_override > 0) train.iters = iters_override;
+  // The ViTs train with the LR they were tuned with (nn/vit.h): 1e-3 (vit), 2e-3 (vit-ms).
+  if (net_name == "vit") train.lr = 1e-3f;
+  if (net_name == "vit-ms") train.lr = 2e-3f;
   if (args.has("lr")) train.lr = static_cast<float>(args.real("lr", train.lr));
   if (args.has("reg-noise")) train.reg_noise_std = static_cast<float>(args.real("reg-noise", 0.0));
   train.every = args.integer("every", 100);
@@ -145,8 +156,7 @@ int run_task(const TaskInfo& task, const Args& args) {
     if (net_name == "skip") {
       net = skip(setup.skip, net_rng);
     } else {
-      VitConfig vc;
-      vc.variant = net_name;
+      VitConfig vc = vit_config;
       vc.in_channels = input_depth;
       vc.out_channels = 3;
       vc.image_height = height;
