@@ -13,12 +13,14 @@ namespace dip {
 
 namespace {
 // A training step frees and re-allocates the same large activations every iteration. By default
-// glibc hands blocks over 128 KiB back to the kernel (munmap), which must then zero fresh pages on
-// the next allocation: a measured ~17% of single-thread CPU time on the skip net. Keeping freed
-// blocks (up to glibc's 32 MiB mmap cap) in the heap makes the next iteration reuse them.
+// glibc serves blocks over 128 KiB with mmap and hands them back to the kernel on free, which must
+// then zero fresh pages on the next allocation: ~17% of single-thread CPU time on the skip net at
+// 128x128, and 3x the whole iteration at 256x256 (1570 -> 546 ms, dip-bench, 2 threads), where the
+// activations exceed glibc's largest mmap threshold (32 MiB). So: no mmap, no trimming — freed
+// blocks stay in the heap and the next iteration reuses them.
 void keep_freed_memory_in_heap() {
   static const bool done = [] {
-    mallopt(M_MMAP_THRESHOLD, 32 << 20);
+    mallopt(M_MMAP_MAX, 0);
     mallopt(M_TRIM_THRESHOLD, 1 << 30);
     return true;
   }();
