@@ -39,4 +39,16 @@ inline Tensor permute(const Tensor& x, const std::array<int, 4>& perm) {
 // Swaps two dimensions.
 Tensor transpose(const Tensor& x, int dim0, int dim1);
 
+// ---- shape rules shared by the CPU and CUDA kernels (tensor/layout.cpp) ----
+// A tensor viewed as (outer, size(dim) * inner) makes concat and narrow strided copies of runs.
+int layout_dim(const char* op, int dim, int rank);  // checked, negative counts from the end
+int64_t outer_size(const Shape& s, int dim);        // product of the dimensions before dim
+int64_t inner_size(const Shape& s, int dim);        // product of the dimensions after dim
+// The output shape of concat along (normalised) dim d; checks that only dim d differs.
+Shape concat_shape(const std::vector<Tensor>& xs, int d);
+// The output shape of narrow along (normalised) dim d; checks the range.
+Shape narrow_shape(const Shape& x, int d, int64_t start, int64_t length);
+// Checks that a gradient of shape `grad` fits in `full` at `start` along (normalised) dim d.
+void check_narrow_backward(const Shape& grad, const Shape& full, int d, int64_t start);
+
 }  // namespace dip

@@ -25,22 +25,7 @@ void check_cpu(const char* op, const Tensor& t) {
   DIP_CHECK(t.device() == Device::CPU, op, ": ", describe(t), " is not on the CPU");
 }
 
-// Product of the dimensions of `s` before / after `dim`.
-int64_t outer_size(const Shape& s, int dim) {
-  int64_t n = 1;
-  for (int i = 0; i < dim; ++i) n *= s[i];
-  return n;
-}
-int64_t inner_size(const Shape& s, int dim) {
-  int64_t n = 1;
-  for (int i = dim + 1; i < s.rank(); ++i) n *= s[i];
-  return n;
-}
 
-int normalize_dim(const char* op, int dim, int rank) {
-  DIP_CHECK(dim >= -rank && dim < rank, op, ": dimension ", dim, " out of range for rank ", rank);
-  return dim < 0 ? dim + rank : dim;
-}
 
 // dst[r * dst_stride + i] = src[r * src_stride + i] for r < rows, i < len. When there are too few
 // rows to keep every thread busy (concat along channels of one image: a single run of megabytes),
@@ -69,19 +54,9 @@ void copy_runs(const float* src, int64_t src_stride, float* dst, int64_t dst_str
 Tensor concat(const std::vector<Tensor>& xs, int dim) {
   DIP_CHECK(!xs.empty(), "concat: no tensors");
   const Shape& first = xs[0].shape();
-  const int d = normalize_dim("concat", dim, first.rank());
-  Shape out = first;
-  out[d] = 0;
-  for (size_t i = 0; i < xs.size(); ++i) {
-    check_cpu("concat", xs[i]);
-    const Shape& s = xs[i].shape();
-    DIP_CHECK(s.rank() == first.rank(), "concat: tensor ", i, " has shape ", s.str(),
-              " but tensor 0 has ", first.str(), "; all need the same rank");
-    for (int k = 0; k < s.rank(); ++k)
-      DIP_CHECK(k == d || s[k] == first[k], "concat along dim ", d, ": tensor ", i, " has shape ",
-                s.str(), " but tensor 0 has ", first.str(), "; only dim ", d, " may differ");
-    out[d] += s[d];
-  }
+  const int d = layout_dim("concat", dim, first.rank());
+  for (const Tensor& x : xs) check_cpu("concat", x);
+  const Shape out = concat_shape(xs, d);
   Tensor y = Tensor::empty(out, Device::CPU);
   const int64_t outer = outer_size(out, d), inner = inner_size(out, d);
   int64_t offset = 0;  // along dim d
@@ -95,11 +70,8 @@ Tensor concat(const std::vector<Tensor>& xs, int dim) {
 
 Tensor narrow(const Tensor& x, int dim, int64_t start, int64_t length) {
   check_cpu("narrow", x);
-  const int d = normalize_dim("narrow", dim, x.rank());
-  DIP_CHECK(start >= 0 && length >= 0 && start + length <= x.size(d), "narrow: [", start, ", ",
-            start + length, ") is not inside dimension ", d, " of ", x.shape().str());
-  Shape out = x.shape();
-  out[d] = length;
+  const int d = layout_dim("narrow", dim, x.rank());
+  const Shape out = narrow_shape(x.shape(), d, start, length);
   Tensor y = Tensor::empty(out, Device::CPU);
   const int64_t outer = outer_size(out, d), inner = inner_size(out, d);
   copy_runs(x.data() + start * inner, x.size(d) * inner, y.data(), length * inner, outer, length * inner);
@@ -108,12 +80,9 @@ Tensor narrow(const Tensor& x, int dim, int64_t start, int64_t length) {
 
 Tensor narrow_backward(const Tensor& grad, const Shape& full_shape, int dim, int64_t start) {
   check_cpu("narrow_backward", grad);
-  const int d = normalize_dim("narrow_backward", dim, full_shape.rank());
+  const int d = layout_dim("narrow_backward", dim, full_shape.rank());
   const Shape& g = grad.shape();
-  bool fits = g.rank() == full_shape.rank() && start >= 0 && start + g[d] <= full_shape[d];
-  for (int k = 0; fits && k < g.rank(); ++k) fits = k == d || g[k] == full_shape[k];
-  DIP_CHECK(fits, "narrow_backward: gradient ", g.str(), " does not fit in ", full_shape.str(),
-            " at offset ", start, " along dim ", d);
+  check_narrow_backward(g, full_shape, d, start);
   Tensor x = Tensor::empty(full_shape, Device::CPU);
   const int64_t outer = outer_size(g, d), inner = inner_size(g, d);
   const int64_t run = full_shape[d] * inner;       // one row of x
