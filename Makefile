@@ -39,8 +39,14 @@ test: build
 run: build
 	$(BUILD)/dip denoise --image data/astronaut.png --device auto --out out/denoise
 
+# dip-bench next to PyTorch's time for the same iteration, measured in the same run (when Debian's
+# python3-torch is installed).
+BENCH_SIZE ?= 128
 bench: build
-	$(BUILD)/dip-bench --net skip --size 128 --device cpu --iters 20 --threads 2
+	$(BUILD)/dip-bench --net skip --size $(BENCH_SIZE) --device cpu --threads 2 --iters 20
+	@if /usr/bin/python3 -c 'import torch' 2>/dev/null; then \
+	  /usr/bin/python3 gpu/torch_reference.py --device cpu --threads 2 --sizes $(BENCH_SIZE) --iters 10 --warmup 2; \
+	else echo "(PyTorch baseline skipped: apt-get install python3-torch)"; fi
 
 clean:
 	rm -rf $(BUILD)

@@ -17,8 +17,10 @@ CUDA events. One JSON line per (size, mode) on stdout:
   python3 gpu/torch_reference.py --sizes 256 512 [--iters 20] [--warmup 10]
 """
 import argparse
+import resource
 import json
 import statistics
+import time
 import sys
 
 import torch
@@ -136,8 +138,12 @@ def time_calls(fn, iters):
 
 
 def report(mode, size, times, extra):
+    if torch.cuda.is_available():
+        peak = torch.cuda.max_memory_allocated() / 2**20
+    else:  # the process's peak resident memory, as dip-bench reports on the CPU
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     row = {"impl": "pytorch", "mode": mode, "size": size, "median_ms": round(statistics.median(times), 3),
-           "min_ms": round(min(times), 3), "peak_mib": round(torch.cuda.max_memory_allocated() / 2**20, 1)}
+           "min_ms": round(min(times), 3), "peak_mib": round(peak, 1)}
     row.update(extra)
     print(json.dumps(row), flush=True)
 
@@ -152,6 +158,19 @@ def run_eager(size, args, extra):
     times = time_calls(lambda: iteration(net, inp, target, opt), args.iters)
     report("eager", size, times, extra)
     del net, inp, target, opt
+
+
+def run_cpu(size, args, extra):
+    """The same iteration on the CPU (eager), timed with the wall clock: dip-bench --device cpu's baseline."""
+    net, inp, target, opt = setup(size, capturable=False, device=torch.device("cpu"))
+    for _ in range(args.warmup):
+        iteration(net, inp, target, opt)
+    times = []
+    for _ in range(args.iters):
+        start = time.perf_counter()
+        iteration(net, inp, target, opt)
+        times.append((time.perf_counter() - start) * 1e3)
+    report("cpu-eager", size, times, extra)
 
 
 def run_graph(size, args, extra):
@@ -184,7 +203,17 @@ def main():
     parser.add_argument("--iters", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--modes", nargs="+", default=["eager", "graph"], choices=["eager", "graph"])
+    parser.add_argument("--device", default="cuda", choices=["cuda", "cpu"])
+    parser.add_argument("--threads", type=int, default=0, help="CPU threads (0: PyTorch's default)")
     args = parser.parse_args()
+    if args.device == "cpu":
+        if args.threads > 0:
+            torch.set_num_threads(args.threads)
+        extra = {"params": sum(p.numel() for p in skip_net().parameters()), "torch": torch.__version__,
+                 "threads": torch.get_num_threads()}
+        for size in args.sizes:
+            run_cpu(size, args, extra)
+        return 0
     if not torch.cuda.is_available():
         print("torch_reference: no CUDA device visible to PyTorch", file=sys.stderr)
         return 1
