@@ -15,6 +15,8 @@ std::shared_ptr<Module> skip(const SkipConfig& c, Rng& rng) {
             "skip: channels_down, channels_up and channels_skip need the same (non-zero) length, got ",
             c.channels_down.size(), ", ", c.channels_up.size(), ", ", c.channels_skip.size());
   DIP_CHECK(c.in_channels > 0 && c.out_channels > 0, "skip: in/out channels must be positive");
+  DIP_CHECK(c.upsample_modes.empty() || c.upsample_modes.size() == n, "skip: upsample_modes has ",
+            c.upsample_modes.size(), " entries for ", n, " scales");
 
   auto conv = [&](int in, int out, int k, int stride = 1) {
     return std::make_shared<Conv2d>(in, out, k, stride, c.pad, c.need_bias, /*groups=*/1, rng);
@@ -53,7 +55,7 @@ std::shared_ptr<Module> skip(const SkipConfig& c, Rng& rng) {
     deeper->add(act());
     auto deeper_main = std::make_shared<Sequential>();
     if (!last) deeper->add(deeper_main);
-    deeper->add(std::make_shared<Upsample>(2, c.upsample_mode));
+    deeper->add(std::make_shared<Upsample>(2, c.upsample_modes.empty() ? c.upsample_mode : c.upsample_modes[i]));
 
     model_tmp->add(conv(sk + k, up, c.filter_size_up));
     model_tmp->add(bn(up));

@@ -28,6 +28,8 @@ struct SkipConfig {
       channels_skip{4, 4, 4, 4, 4};
   int filter_size_down = 3, filter_size_up = 3, filter_skip_size = 1;
   UpsampleMode upsample_mode = UpsampleMode::Bilinear;
+  // Per scale, finest first, when the scales differ (DIP's flash/no-flash net); empty: upsample_mode.
+  std::vector<UpsampleMode> upsample_modes;
   PaddingMode pad = PaddingMode::Reflect;
   bool need_sigmoid = true, need_bias = true, need1x1_up = true;
   float leaky_slope = 0.2f;

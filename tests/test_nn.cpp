@@ -422,6 +422,30 @@ TEST_CASE("skip: output shapes and parameter counts of smaller configurations") 
   CHECK_THROWS_AS(skip(bad, rng), Error);
 }
 
+TEST_CASE("skip: per-scale upsample modes (DIP's flash/no-flash net)") {
+  SkipConfig c;
+  c.in_channels = 4;
+  c.channels_down = c.channels_up = {8, 8, 8};
+  c.channels_skip = {2, 2, 2};
+  Tensor z = random_tensor({1, 4, 32, 32}, 31, 0.f, 0.1f);
+  auto output = [&](const SkipConfig& config) {
+    Rng rng(7);  // the same weights for every configuration
+    return (*skip(config, rng))(Variable(z)).data().to_vector();
+  };
+  SkipConfig all_nearest = c, per_scale_nearest = c, mixed = c;
+  all_nearest.upsample_mode = UpsampleMode::Nearest;
+  per_scale_nearest.upsample_modes = {UpsampleMode::Nearest, UpsampleMode::Nearest, UpsampleMode::Nearest};
+  mixed.upsample_modes = {UpsampleMode::Nearest, UpsampleMode::Bilinear, UpsampleMode::Bilinear};
+  CHECK(output(per_scale_nearest) == output(all_nearest));  // the list overrides upsample_mode
+  CHECK(output(mixed) != output(all_nearest));
+  CHECK(output(mixed) != output(c));
+
+  SkipConfig bad = c;
+  bad.upsample_modes = {UpsampleMode::Nearest};
+  Rng rng(7);
+  CHECK_THROWS_AS(skip(bad, rng), Error);
+}
+
 TEST_CASE("skip: gradient check through a tiny network (every parameter and the input)") {
   Rng rng(26);
   SkipConfig c;

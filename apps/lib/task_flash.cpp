@@ -27,9 +27,9 @@ TaskSetup build_flash(const Args& args, const TaskContext& ctx) {
   s.fit.observed = image_to_tensor(noflash, ctx.device);
   s.fit.input = image_to_tensor(flash, ctx.device);  // (1, 3, H, W)
   s.skip = default_skip(3);
-  // The notebook upsamples with ['nearest', 'nearest', 'bilinear', 'bilinear', 'bilinear'] from
-  // the finest scale down; SkipConfig has one mode for all scales, so bilinear is used throughout.
-  s.skip.upsample_mode = UpsampleMode::Bilinear;
+  // As the notebook: nearest at the two finest scales, bilinear below.
+  s.skip.upsample_modes = {UpsampleMode::Nearest, UpsampleMode::Nearest, UpsampleMode::Bilinear,
+                           UpsampleMode::Bilinear, UpsampleMode::Bilinear};
   s.train.lr = 0.1f;
   s.train.iters = 601;
   s.train.reg_noise_std = 0.f;
@@ -48,8 +48,8 @@ TaskInfo flash_task() {
       text_option("noflash", "PATH", "the photo taken without flash (the target), same size"),
   };
   t.defaults =
-      "skip net 128x5, skip 4, reflection (bilinear upsampling at every scale); input = the flash\n"
-      "image; Adam lr 0.1; 601 iterations; no reg-noise";
+      "skip net 128x5, skip 4, reflection, nearest upsampling at the two finest scales and bilinear\n"
+      "below; input = the flash image; Adam lr 0.1; 601 iterations; no reg-noise";
   t.cpu_iters = 300;
   t.build = build_flash;
   return t;
