@@ -18,6 +18,16 @@ struct BatchNormBackward {
   Tensor grad_beta;   // (C)
 };
 
+// The argument checks both backends share (tensor/batch_norm.cpp); they return the input's
+// (N, C, H*W) — the kernels view x as N*C planes of H*W values.
+struct BatchNormDims {
+  int64_t n, c, hw;
+};
+BatchNormDims check_batch_norm2d_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                         float eps);
+BatchNormDims check_batch_norm2d_backward(const Tensor& grad_y, const Tensor& x, const Tensor& gamma,
+                                          const Tensor& mean, const Tensor& invstd);
+
 #define DIP_BATCH_NORM_KERNELS                                                                  \
   BatchNormForward batch_norm2d_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta, \
                                         float eps);                                             \

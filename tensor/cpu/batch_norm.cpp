@@ -17,17 +17,7 @@ namespace {
 
 constexpr int64_t kParallelMin = 32768;
 
-struct Nchw {
-  int64_t n, c, hw;
-};
-
-Nchw check_nchw(const char* op, const Tensor& x, const Tensor& gamma) {
-  DIP_CHECK(x.rank() == 4, op, ": input must be (N, C, H, W), got ", describe(x));
-  Nchw d{x.size(0), x.size(1), x.size(2) * x.size(3)};
-  DIP_CHECK(gamma.numel() == d.c, op, ": gamma ", describe(gamma), " does not match the ", d.c,
-            " channels of ", describe(x));
-  return d;
-}
+using Nchw = BatchNormDims;
 
 
 // s += sum(x - shift), ss += sum((x - shift)^2) over one (H*W) plane, in double.
@@ -73,13 +63,8 @@ DIP_VECTOR_CLONES void plane_grad_x(const float* g, const float* x, float* gx, i
 
 BatchNormForward batch_norm2d_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                                       float eps) {
-  const Nchw d = check_nchw("batch_norm2d", x, gamma);
-  DIP_CHECK(beta.numel() == d.c, "batch_norm2d: beta ", describe(beta), " does not match the ", d.c,
-            " channels of ", describe(x));
+  const Nchw d = check_batch_norm2d_forward(x, gamma, beta, eps);
   const int64_t count = d.n * d.hw;  // values per channel
-  DIP_CHECK(count > 1, "batch_norm2d: training mode needs more than one value per channel, got ",
-            describe(x), " (use a larger batch or image)");
-  DIP_CHECK(eps >= 0.f, "batch_norm2d: eps must be >= 0, got ", eps);
 
   BatchNormForward out{Tensor::empty(x.shape(), Device::CPU), Tensor::empty({d.c}, Device::CPU),
                        Tensor::empty({d.c}, Device::CPU)};
@@ -115,11 +100,7 @@ BatchNormForward batch_norm2d_forward(const Tensor& x, const Tensor& gamma, cons
 
 BatchNormBackward batch_norm2d_backward(const Tensor& grad_y, const Tensor& x, const Tensor& gamma,
                                         const Tensor& mean, const Tensor& invstd) {
-  const Nchw d = check_nchw("batch_norm2d_backward", x, gamma);
-  DIP_CHECK(grad_y.shape() == x.shape(), "batch_norm2d_backward: gradient ", describe(grad_y),
-            " vs input ", describe(x));
-  DIP_CHECK(mean.numel() == d.c && invstd.numel() == d.c,
-            "batch_norm2d_backward: saved statistics must have one value per channel (", d.c, ")");
+  const Nchw d = check_batch_norm2d_backward(grad_y, x, gamma, mean, invstd);
   const int64_t count = d.n * d.hw;
 
   BatchNormBackward out{Tensor::empty(x.shape(), Device::CPU), Tensor::empty({d.c}, Device::CPU),
