@@ -10,6 +10,26 @@ bool grad_enabled() { return g_grad_enabled; }
 NoGradGuard::NoGradGuard() : previous_(g_grad_enabled) { g_grad_enabled = false; }
 NoGradGuard::~NoGradGuard() { g_grad_enabled = previous_; }
 
+Node::~Node() {
+  // While an outer ~Node is draining, inner ones hand their inputs to its queue and return.
+  static thread_local std::vector<std::shared_ptr<VariableImpl>>* pending = nullptr;
+  if (pending) {
+    for (auto& in : inputs)
+      if (in) pending->push_back(std::move(in));
+    return;
+  }
+  std::vector<std::shared_ptr<VariableImpl>> queue;
+  for (auto& in : inputs)
+    if (in) queue.push_back(std::move(in));
+  pending = &queue;
+  while (!queue.empty()) {
+    std::shared_ptr<VariableImpl> v = std::move(queue.back());
+    queue.pop_back();
+    v.reset();  // may destroy a Node, which appends its inputs to the queue
+  }
+  pending = nullptr;
+}
+
 Variable::Variable(Tensor data, bool requires_grad) : impl_(std::make_shared<VariableImpl>()) {
   impl_->data = std::move(data);
   impl_->requires_grad = requires_grad;

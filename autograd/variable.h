@@ -62,6 +62,13 @@ struct Node {
   std::vector<std::shared_ptr<VariableImpl>> inputs;
   std::vector<bool> needs;
   BackwardFn backward;
+
+  Node() = default;
+  Node(const Node&) = delete;
+  Node& operator=(const Node&) = delete;
+  // Releases the inputs iteratively: dropping a graph that never ran backward() would otherwise
+  // recurse once per op (Node -> input -> its Node -> ...) and overflow the stack on long chains.
+  ~Node();
 };
 
 // Wraps an op's output. Records a Node when gradients are enabled and some input requires one;

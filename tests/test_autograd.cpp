@@ -107,6 +107,21 @@ TEST_CASE("autograd: a chain of 100000 ops") {
   CHECK(y.item() == 1.f + 100000.f / 1024);
 }
 
+TEST_CASE("autograd: a graph of 300000 ops dropped without backward") {
+  // Destroying the graph must not recurse per node either (Node -> input -> its Node -> ...).
+  Variable x = leaf({1.f});
+  std::weak_ptr<VariableImpl> first;
+  {
+    Variable y = x;
+    for (int i = 0; i < 300000; ++i) {
+      y = add_scalar(y, 1.f);
+      if (i == 0) first = y.impl();
+    }
+    CHECK_FALSE(first.expired());
+  }
+  CHECK(first.expired());
+}
+
 TEST_CASE("autograd: intermediate gradients and the graph are freed") {
   Variable x = leaf({1, 2});
   Variable a = mul_scalar(x, 2.f);  // kept alive by the test, a non-leaf
