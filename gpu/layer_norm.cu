@@ -17,14 +17,9 @@ constexpr int64_t kParamGradTargetThreads = 65536;
 
 int row_threads(int64_t dim) { return dim >= 256 ? 256 : static_cast<int>((dim + 31) / 32 * 32); }
 
-int64_t check_last_dim(const char* op, const Tensor& x, const Tensor& gamma) {
-  DIP_CHECK(x.rank() >= 1, op, ": input ", describe(x), " has no last dimension");
-  const int64_t d = x.size(-1);
-  DIP_CHECK(d > 0, op, ": empty last dimension in ", describe(x));
-  DIP_CHECK(gamma.numel() == d, op, ": gamma ", describe(gamma), " does not match the last dimension ",
-            d, " of ", describe(x));
-  DIP_CHECK(x.numel() / d <= INT_MAX, op, ": ", x.numel() / d, " rows exceed the CUDA grid");
-  return d;
+// One block per row: the row count must fit the grid.
+void check_rows_fit_grid(const char* op, const Tensor& x, int64_t dim) {
+  DIP_CHECK(x.numel() / dim <= INT_MAX, op, ": ", x.numel() / dim, " rows exceed the CUDA grid");
 }
 
 __global__ void layer_norm_forward_kernel(const float* __restrict__ x, const float* __restrict__ gamma,
@@ -107,10 +102,8 @@ __global__ void layer_norm_param_grad_kernel(const float* __restrict__ gy, const
 namespace dip::cuda {
 
 LayerNormForward layer_norm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps) {
-  const int64_t dim = gpu::check_last_dim("layer_norm", x, gamma);
-  DIP_CHECK(beta.numel() == dim, "layer_norm: beta ", describe(beta), " does not match the last dimension ",
-            dim, " of ", describe(x));
-  DIP_CHECK(eps >= 0.f, "layer_norm: eps must be >= 0, got ", eps);
+  const int64_t dim = check_layer_norm_forward(x, gamma, beta, eps);
+  gpu::check_rows_fit_grid("layer_norm", x, dim);
   const int64_t rows = x.numel() / dim;
   LayerNormForward out{Tensor::empty(x.shape(), Device::CUDA), Tensor::empty({rows}, Device::CUDA),
                        Tensor::empty({rows}, Device::CUDA)};
@@ -123,12 +116,9 @@ LayerNormForward layer_norm_forward(const Tensor& x, const Tensor& gamma, const 
 
 LayerNormBackward layer_norm_backward(const Tensor& grad_y, const Tensor& x, const Tensor& gamma,
                                       const Tensor& mean, const Tensor& rstd) {
-  const int64_t dim = gpu::check_last_dim("layer_norm_backward", x, gamma);
-  DIP_CHECK(grad_y.shape() == x.shape(), "layer_norm_backward: gradient ", describe(grad_y), " vs input ",
-            describe(x));
+  const int64_t dim = check_layer_norm_backward(grad_y, x, gamma, mean, rstd);
+  gpu::check_rows_fit_grid("layer_norm_backward", x, dim);
   const int64_t rows = x.numel() / dim;
-  DIP_CHECK(mean.numel() == rows && rstd.numel() == rows,
-            "layer_norm_backward: saved statistics must have one value per row (", rows, ")");
   LayerNormBackward out{Tensor::empty(x.shape(), Device::CUDA), Tensor::empty({dim}, Device::CUDA),
                         Tensor::empty({dim}, Device::CUDA)};
   if (rows == 0) {

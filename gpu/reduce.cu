@@ -226,18 +226,8 @@ Tensor sum_all(const Tensor& x) {
 
 Tensor sum_dim(const Tensor& x, int dim, bool keepdim) {
   const Shape& s = x.shape();
-  DIP_CHECK(s.rank() >= 1, "sum_dim: ", describe(x), " has no dimension to sum");
-  DIP_CHECK(dim >= -s.rank() && dim < s.rank(), "sum_dim: dimension ", dim, " out of range for ",
-            describe(x));
-  const int d = s.normalize(dim);
-  Shape out_shape;
-  for (int i = 0; i < s.rank(); ++i) {
-    if (i != d)
-      out_shape.push_back(s[i]);
-    else if (keepdim)
-      out_shape.push_back(1);
-  }
-  if (out_shape.rank() == 0) out_shape.push_back(1);  // a 1-D input sums to (1), as sum_all
+  int d = 0;
+  const Shape out_shape = sum_dim_shape(x, dim, keepdim, d);
   std::array<bool, 4> reduced{false, false, false, false};
   reduced[4 - s.rank() + d] = true;
   return gpu::reduce_sum(x, reduced, out_shape);

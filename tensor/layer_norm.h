@@ -13,6 +13,11 @@ struct LayerNormBackward {
   Tensor grad_x, grad_gamma, grad_beta;
 };
 
+// The argument checks both backends share (tensor/layer_norm.cpp); they return D, the last dimension.
+int64_t check_layer_norm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps);
+int64_t check_layer_norm_backward(const Tensor& grad_y, const Tensor& x, const Tensor& gamma,
+                                  const Tensor& mean, const Tensor& rstd);
+
 #define DIP_LAYER_NORM_KERNELS                                                                   \
   LayerNormForward layer_norm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta,   \
                                       float eps);                                                \

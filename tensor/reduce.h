@@ -6,6 +6,10 @@
 
 namespace dip {
 
+// The output shape of sum_dim (a 1-D input sums to (1), as sum_all), with the argument checks both
+// backends share (tensor/reduce.cpp). `d` receives the normalised dimension.
+Shape sum_dim_shape(const Tensor& x, int dim, bool keepdim, int& d);
+
 #define DIP_REDUCE_KERNELS                                          \
   /* (any) -> (1) */                                                \
   Tensor sum_all(const Tensor& x);                                  \

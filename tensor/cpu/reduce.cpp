@@ -25,10 +25,8 @@ Tensor sum_all(const Tensor& x) {
 
 Tensor sum_dim(const Tensor& x, int dim, bool keepdim) {
   const Shape& s = x.shape();
-  DIP_CHECK(s.rank() >= 1, "sum_dim: ", describe(x), " has no dimension to sum");
-  DIP_CHECK(dim >= -s.rank() && dim < s.rank(), "sum_dim: dimension ", dim, " out of range for ",
-            describe(x));
-  const int d = s.normalize(dim);
+  int d = 0;
+  const Shape out_shape = sum_dim_shape(x, dim, keepdim, d);
 
   // x viewed as (outer, len, inner): dimension d in the middle.
   int64_t outer = 1, inner = 1;
@@ -36,14 +34,6 @@ Tensor sum_dim(const Tensor& x, int dim, bool keepdim) {
   for (int i = d + 1; i < s.rank(); ++i) inner *= s[i];
   const int64_t len = s[d];
 
-  Shape out_shape;
-  for (int i = 0; i < s.rank(); ++i) {
-    if (i != d)
-      out_shape.push_back(s[i]);
-    else if (keepdim)
-      out_shape.push_back(1);
-  }
-  if (out_shape.rank() == 0) out_shape.push_back(1);  // a 1-D input sums to (1), as sum_all
   Tensor out = Tensor::empty(out_shape, Device::CPU);
   const float* px = x.data();
   float* po = out.data();
