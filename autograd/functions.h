@@ -52,6 +52,16 @@ Variable batch_norm2d(const Variable& x, const Variable& gamma, const Variable& 
 Variable layer_norm(const Variable& x, const Variable& gamma, const Variable& beta, float eps);
 Variable softmax(const Variable& x);  // over the last dimension (autograd/softmax.cpp)
 
+// ---- attention (autograd/attention.cpp; shapes as tensor/attention.h) ----
+// Fused multi-head self-attention: (B, L, 3D) packed q|k|v -> (B, L, D), softmax(scale q k^T) v per head.
+Variable attention(const Variable& qkv, int heads, float scale);
+
+// ---- neighbourhood attention (autograd/neighborhood_attention.cpp; see tensor/neighborhood_attention.h) ----
+// Each token of the row-major (grid_h, grid_w) grid attends to its clamped kernel x kernel window:
+// qkv (N, T, 3D) packed [q | k | v], rpb (heads, 2k-1, 2k-1) -> (N, T, D); scale 1/sqrt(D / heads).
+Variable neighborhood_attention(const Variable& qkv, const Variable& rpb, int grid_h, int grid_w, int heads,
+                                int kernel);
+
 // ---- resampling and layout (autograd/upsample.cpp, autograd/layout.cpp) ----
 Variable upsample2d(const Variable& x, int scale, UpsampleMode mode);
 Variable concat(const std::vector<Variable>& xs, int dim);

@@ -3,6 +3,7 @@
 #include "autograd/functions.h"
 #include "nn/layer_norm.h"
 #include "nn/linear.h"
+#include "nn/neighborhood_attention.h"
 #include "nn/patch.h"
 #include "nn/positional.h"
 #include "nn/sequential.h"
@@ -38,11 +39,24 @@ std::shared_ptr<Sequential> make_blocks(const VitConfig& cfg, int dim, int heads
   DIP_CHECK(w != 1, cfg.variant, ": no window side in 2..", cfg.window, " divides the ", grid_h, "x", grid_w,
             " token grid; use a window that divides it, or 0 for global attention");
   for (int i = 0; i < depth; ++i) {
-    AttentionWindow win;
-    if (w > 0) win = {w, grid_h, grid_w, cfg.shift_windows && (first + i) % 2 == 1};
-    blocks->add(std::make_shared<TransformerBlock>(dim, heads, cfg.mlp_ratio, rng, win));
+    ModulePtr attention;
+    if (cfg.neighborhood > 0) {
+      attention = std::make_shared<NeighborhoodAttention>(dim, heads, cfg.neighborhood, grid_h, grid_w, rng);
+    } else {
+      AttentionWindow win;
+      if (w > 0) win = {w, grid_h, grid_w, cfg.shift_windows && (first + i) % 2 == 1};
+      attention = std::make_shared<MultiHeadSelfAttention>(dim, heads, rng, win);
+    }
+    blocks->add(std::make_shared<TransformerBlock>(dim, cfg.mlp_ratio, attention, rng));
   }
   return blocks;
+}
+
+// ", window=8" / ", neighborhood=7" / "" (global attention), for the networks' names.
+std::string local_attention_text(const VitConfig& cfg) {
+  if (cfg.neighborhood > 0) return ", neighborhood=" + std::to_string(cfg.neighborhood);
+  if (cfg.window > 0) return ", window=" + std::to_string(cfg.window);
+  return "";
 }
 
 void check_common(const VitConfig& cfg, int finest_patch) {
@@ -50,6 +64,8 @@ void check_common(const VitConfig& cfg, int finest_patch) {
   DIP_CHECK(cfg.width > 0 && cfg.heads > 0 && cfg.width % cfg.heads == 0, cfg.variant, ": width ",
             cfg.width, " must be a positive multiple of heads ", cfg.heads);
   DIP_CHECK(cfg.depth >= 0 && cfg.mlp_ratio > 0, cfg.variant, ": depth >= 0 and mlp_ratio > 0 needed");
+  DIP_CHECK(cfg.neighborhood == 0 || (cfg.neighborhood % 2 == 1 && cfg.window == 0), cfg.variant,
+            ": the neighbourhood size must be odd, and windows off (window 0) with it; got ", cfg.neighborhood);
   DIP_CHECK(cfg.positional != PositionalKind::Sinusoidal || cfg.width % 4 == 0, cfg.variant,
             ": sinusoidal positions need a width divisible by 4, got ", cfg.width);
   DIP_CHECK(finest_patch > 0 && cfg.image_height % finest_patch == 0 && cfg.image_width % finest_patch == 0,
@@ -97,8 +113,7 @@ class VisionTransformer : public Module {
     return "ViT(p=" + std::to_string(cfg_.patch) + ", D=" + std::to_string(cfg_.width) + ", depth=" +
            std::to_string(cfg_.depth) + ", heads=" + std::to_string(cfg_.heads) + ", " +
            positional_name(cfg_.positional) +
-           (cfg_.window > 0 ? ", window=" + std::to_string(cfg_.window) : std::string()) +
-           (cfg_.normalize_noise ? ", normalised noise" : "") + ")";
+           local_attention_text(cfg_) + (cfg_.normalize_noise ? ", normalised noise" : "") + ")";
   }
 
  private:
@@ -208,8 +223,7 @@ class MultiScaleVit : public Module {
     return "MultiScaleViT(stages=" + std::to_string(cfg_.stages) + ", p=" + std::to_string(cfg_.patch) +
            ", widths=" + widths + ", depths=" + depths + ", head size=" + std::to_string(cfg_.width / cfg_.heads) +
            ", " + positional_name(cfg_.positional) +
-           (cfg_.window > 0 ? ", window=" + std::to_string(cfg_.window) : std::string()) +
-           (cfg_.noise_every_stage ? ", noise every stage" : "") +
+           local_attention_text(cfg_) + (cfg_.noise_every_stage ? ", noise every stage" : "") +
            (cfg_.pos_every_stage ? ", positions every stage" : "") +
            (cfg_.normalize_noise ? ", normalised noise" : "") + ")";
   }
@@ -236,7 +250,7 @@ Error unknown_variant(const std::string& name) {
 
 }  // namespace
 
-std::vector<std::string> vit_variants() { return {"vit", "vit-ms"}; }
+std::vector<std::string> vit_variants() { return {"vit", "vit-ms", "vit-na"}; }
 
 PositionalKind parse_positional(const std::string& name) {
   if (name == "learned") return PositionalKind::Learned;
@@ -251,7 +265,7 @@ const char* positional_name(PositionalKind kind) {
 VitConfig vit_defaults(const std::string& variant) {
   VitConfig cfg;
   cfg.variant = variant;
-  if (variant == "vit-ms") {
+  if (variant == "vit-ms" || variant == "vit-na") {
     cfg.patch = 1;
     cfg.stages = 5;
     cfg.width = 128;
@@ -261,19 +275,29 @@ VitConfig vit_defaults(const std::string& variant) {
     cfg.window = 8;
     cfg.positional = PositionalKind::Learned;
     cfg.normalize_noise = true;
+    if (variant == "vit-na") {
+      cfg.window = 0;
+      cfg.neighborhood = 7;
+    }
   } else if (variant != "vit") {
     throw unknown_variant(variant);
   }
   return cfg;
 }
 
+float vit_learning_rate(const std::string& variant) {
+  if (variant == "vit") return 1e-3f;
+  if (variant == "vit-ms" || variant == "vit-na") return 2e-3f;
+  throw unknown_variant(variant);
+}
+
 int vit_multiple(const VitConfig& cfg) {
-  return cfg.variant == "vit-ms" ? cfg.patch << (cfg.stages - 1) : cfg.patch;
+  return cfg.variant == "vit" ? cfg.patch : cfg.patch << (cfg.stages - 1);
 }
 
 std::shared_ptr<Module> make_vit(const VitConfig& cfg, Rng& rng) {
   if (cfg.variant == "vit") return std::make_shared<VisionTransformer>(cfg, rng);
-  if (cfg.variant == "vit-ms") return std::make_shared<MultiScaleVit>(cfg, rng);
+  if (cfg.variant == "vit-ms" || cfg.variant == "vit-na") return std::make_shared<MultiScaleVit>(cfg, rng);
   throw unknown_variant(cfg.variant);
 }
 

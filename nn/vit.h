@@ -15,6 +15,10 @@
 //             of the same size width/heads throughout. Mixing is attention only (no 3x3
 //             convolutions); the smoothness comes from the upsampling, as in DIP's decoder and
 //             the Deep Decoder (whose 1x1 convolutions are per-token Linears).
+//   "vit-na"  the multi-scale generator with neighbourhood attention (nn/neighborhood_attention.h):
+//             every token attends to the k x k tokens around it, with a learned relative position
+//             bias. Sliding (not tiled) windows leave no block seams, and at initialisation the
+//             attention is a k x k average: a smooth prior, as a ConvNet's is.
 // With window > 0 attention is local to window x window tokens on every grid larger than the
 // window (coarser grids keep global attention; a grid the window does not divide gets the largest
 // smaller side that divides it); with shift_windows every second block shifts its windows by half
@@ -33,7 +37,7 @@ enum class PositionalKind { Learned, Sinusoidal };
 // Field defaults are the naive "vit" of the issue (patch 8, width 256, depth 6, 8 heads); start from
 // vit_defaults(variant) to get each variant's own.
 struct VitConfig {
-  std::string variant = "vit";          // "vit" or "vit-ms"
+  std::string variant = "vit";          // "vit", "vit-ms" or "vit-na"
   int in_channels = 32, out_channels = 3;
   int image_height = 64, image_width = 64;  // the output size; fixes the token grids
   int patch = 8;         // vit: the patch size; vit-ms: the finest stage's patch size
@@ -43,6 +47,7 @@ struct VitConfig {
   int mlp_ratio = 4;
   PositionalKind positional = PositionalKind::Learned;
   int window = 0;               // local attention windows (0: global attention)
+  int neighborhood = 0;         // k > 0 (odd): neighbourhood attention over k x k tokens instead
   bool shift_windows = true;    // every second block (counted over all stages) shifts its windows
   int stages = 4;               // vit-ms: number of resolutions (each x2 finer)
   std::vector<int> stage_widths;  // vit-ms: width per stage, coarse to fine (empty: `width`)
@@ -64,8 +69,12 @@ struct VitConfig {
 //           128,128,64,32,32 (head size 32), one block per stage, 8x8 windows, learned positions at
 //           the first stage, normalised noise: the best of the few configurations tried on a CPU
 //           proxy (F16 128x128 crop, sigma 25); train it with Adam lr 2e-3.
+//   vit-na  vit-ms with 7x7 neighbourhood attention in place of the windows.
 VitConfig vit_defaults(const std::string& variant);
-// The side multiple an image must have for cfg's token grids: patch (vit), patch * 2^(stages-1) (vit-ms).
+// The Adam learning rate each variant was tuned with.
+float vit_learning_rate(const std::string& variant);
+// The side multiple an image must have for cfg's token grids: patch (vit), patch * 2^(stages-1)
+// (vit-ms, vit-na).
 int vit_multiple(const VitConfig& cfg);
 
 // The variant names make_vit accepts.

@@ -93,6 +93,21 @@ TEST_CASE("apps cli: every task runs a few iterations on a tiny image and writes
     check_outputs(dir / "v", {"output.png", "metrics.json"});
     CHECK(dip::test::read_file(dir / "v/metrics.json").find("\"net\": \"vit\"") != std::string::npos);
   }
+  SUBCASE("the multi-scale Transformers, with their options") {
+    run({"denoise", "--image", img, "--net", "vit-na", "--out", dir / "na"});
+    const std::string na = dip::test::read_file(dir / "na/metrics.json");
+    CHECK(na.find("\"net\": \"vit-na\"") != std::string::npos);
+    CHECK(na.find("neighborhood=7") != std::string::npos);
+    run({"denoise", "--image", img, "--net", "vit-ms", "--stages", "3", "--width", "16", "--heads", "2",
+         "--window", "4", "--positional", "sinusoidal", "--out", dir / "ms"});
+    const std::string ms = dip::test::read_file(dir / "ms/metrics.json");
+    CHECK_MESSAGE(ms.find("MultiScaleViT(stages=3, p=1, widths=16,16,16, depths=1,1,1, head size=8, "
+                          "sinusoidal, window=4") != std::string::npos, ms);
+    run({"denoise", "--image", img, "--net", "vit", "--patch", "4", "--width", "32", "--depth", "2",
+         "--heads", "4", "--mlp-ratio", "2", "--neighborhood", "3", "--out", dir / "v2"});
+    CHECK(dip::test::read_file(dir / "v2/metrics.json").find("ViT(p=4, D=32, depth=2, heads=4") !=
+          std::string::npos);
+  }
   SUBCASE("denoise a real noisy image without ground truth") {
     run({"denoise", "--noisy", img, "--out", dir / "n"});
     check_outputs(dir / "n", {"observed.png", "output.png", "metrics.json", "report.html"});
@@ -180,6 +195,14 @@ TEST_CASE("apps cli: bad input -> one-line error, exit status 2, no output direc
   check_bad(dir, {"segment", "--image", img}, "unknown task 'segment'");
   check_bad(dir, {"denoise", "--image", img, "--size", "100000"}, "out of range");
   check_bad(dir, {"denoise", "--image", img, "--size", "16384"}, "too large for memory");
+  check_bad(dir, {"denoise", "--image", img, "--patch", "4"}, "use it with --net vit");
+  check_bad(dir, {"denoise", "--image", img, "--net", "vit-na", "--neighborhood", "4"}, "must be odd");
+  check_bad(dir, {"denoise", "--image", img, "--net", "vit-ms", "--neighborhood", "3"}, "give one");
+  check_bad(dir, {"denoise", "--image", img, "--net", "vit", "--stages", "3"}, "multi-scale");
+  check_bad(dir, {"denoise", "--image", img, "--net", "vit-ms", "--stage-widths", "32,32"}, "for 5 stages");
+  check_bad(dir, {"denoise", "--image", img, "--net", "vit-ms", "--stage-depths", "1,x,1,1,1"}, "not an integer");
+  check_bad(dir, {"denoise", "--image", img, "--net", "vit", "--width", "30", "--heads", "4"},
+            "cannot build the vit network");
   // An --out that is someone else's directory is refused before any work.
   std::filesystem::create_directory(dir / "out");
   dip::test::write_file(dir / "out/keep.txt", "mine");
@@ -192,7 +215,8 @@ TEST_CASE("apps cli: bad input -> one-line error, exit status 2, no output direc
 TEST_CASE("apps cli: help texts") {
   const std::string h = task_help("denoise");
   for (const char* s : {"--image PATH", "--sigma S", "--noisy PATH", "--device auto|cpu|cuda", "--iters N",
-                        "--every N", "--threads N", "--quiet", "--size N", "3000 iterations"})
+                        "--every N", "--threads N", "--quiet", "--size N", "3000 iterations", "--patch P",
+                        "--neighborhood K", "--stage-widths"})
     CHECK_MESSAGE(h.find(s) != std::string::npos, s);
   CHECK(task_help("inpaint").find("random:P") != std::string::npos);
   CHECK(general_help().find("jpeg") != std::string::npos);

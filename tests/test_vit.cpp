@@ -464,6 +464,44 @@ TEST_CASE("vit: gradient checks of whole small generators") {
     check_gradients("vit-ms noise input", [&](auto& v) { return net->forward(v[0]); }, {z}, deep);
     check_parameter_gradients("vit-ms", *net, z, deep);
   }
+  {
+    // vit-na: the same two stages with 3x3 neighbourhood attention (its relative position bias
+    // moved off zero by the checker's perturbations only; the op's own tests cover nonzero biases).
+    VitConfig na = cfg;
+    na.variant = "vit-na";
+    na.patch = 1;
+    na.stages = 2;
+    na.neighborhood = 3;
+    na.noise_every_stage = true;
+    Rng rng(34);
+    auto net = make_vit(na, rng);
+    check_gradients("vit-na noise input", [&](auto& v) { return net->forward(v[0]); }, {z}, deep);
+    check_parameter_gradients("vit-na", *net, z, deep);
+  }
+}
+
+TEST_CASE("vit: vit-na's defaults and parameter count by hand") {
+  VitConfig na = vit_defaults("vit-na");
+  CHECK(na.neighborhood == 7);
+  CHECK(na.window == 0);
+  CHECK(vit_multiple(na) == 16);
+  CHECK(vit_learning_rate("vit-na") == doctest::Approx(2e-3));
+  CHECK_THROWS_WITH_AS(vit_defaults("vit-xl"), doctest::Contains("known: vit, vit-ms, vit-na"), Error);
+  // Against vit-ms (same stages and widths, 8x8 windows): each block adds a relative position bias
+  // of heads x 13 x 13 (7x7 neighbourhood), nothing else. Widths 128,128,64,32,32 with head size 32:
+  // heads 4,4,2,1,1.
+  na.in_channels = 32;
+  na.image_height = na.image_width = 64;
+  VitConfig ms = vit_defaults("vit-ms");
+  ms.in_channels = 32;
+  ms.image_height = ms.image_width = 64;
+  Rng rng(35);
+  const int64_t na_params = make_vit(na, rng)->num_parameters();
+  const int64_t ms_params = make_vit(ms, rng)->num_parameters();
+  CHECK(na_params - ms_params == (4 + 4 + 2 + 1 + 1) * 13 * 13);
+  // A window option together with a neighbourhood is refused.
+  na.window = 8;
+  CHECK_THROWS_WITH_AS(make_vit(na, rng), doctest::Contains("windows off"), Error);
 }
 
 TEST_CASE("vit: normalize_noise makes the output independent of the noise's scale and offset") {

@@ -8,6 +8,7 @@
 #include "apps/lib/run.h"
 #include "apps/lib/tasks.h"
 #include "apps/lib/user_error.h"
+#include "apps/lib/vit_options.h"
 
 namespace dip::apps {
 
@@ -28,7 +29,9 @@ std::string task_help(const std::string& name) {
   if (!t) return "";
   std::string s = "dip " + t->name + ": " + t->summary + "\n\nusage:\n" + t->usage + "\n" + t->name +
                   " options:\n" + format_options(t->options) + "\ncommon options:\n" +
-                  format_options(common_options(*t)) + "\ndefaults (the authors' notebook):\n";
+                  format_options(common_options(*t)) +
+                  "\nTransformer options (--net vit, vit-ms, vit-na; default: the variant's, see README):\n" +
+                  format_options(vit_options()) + "\ndefaults (the authors' notebook):\n";
   // Indent the defaults block.
   std::string d = "  ";
   for (char c : t->defaults) d += c == '\n' ? std::string("\n  ") : std::string(1, c);
@@ -72,6 +75,7 @@ int run_cli(const std::vector<std::string>& args, std::string* error) {
   try {
     std::vector<OptionSpec> specs = task->options;
     for (const OptionSpec& s : common_options(*task)) specs.push_back(s);
+    for (const OptionSpec& s : vit_options()) specs.push_back(s);
     const Args parsed = parse_options(specs, rest, "dip " + task->name);
     reset_interrupt();
     return run_task(*task, parsed);

@@ -63,6 +63,8 @@ std::string metrics_json(const RunMetrics& m) {
   os << "{\n"
      << "  \"task\": " << quoted(m.task) << ",\n"
      << "  \"net\": " << quoted(m.net) << ",\n"
+     << "  \"network\": " << quoted(m.network) << ",\n"
+     << "  \"parameters\": " << m.parameters << ",\n"
      << "  \"device\": " << quoted(m.device) << ",\n"
      << "  \"precision\": " << quoted(m.precision) << ",\n"
      << "  \"iters\": " << m.iters << ",\n"

@@ -3,6 +3,7 @@
 // PSNR = 10 log10(1 / MSE) over all pixels and channels, values in [0, 1]; the estimate is
 // clipped to [0, 1] first (what a saved PNG would hold), the reference is used as it is.
 #pragma once
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -22,6 +23,8 @@ struct TracePoint {
 
 struct RunMetrics {
   std::string task, net, device, precision;
+  std::string network;  // the network's description (its layers' settings)
+  int64_t parameters = 0;
   int iters = 0;  // iterations run (fewer than asked when interrupted)
   double seconds = 0.0, ms_per_iter = 0.0;
   int height = 0, width = 0;
@@ -35,7 +38,8 @@ struct RunMetrics {
 
 // The JSON text: {"task","net","device","precision","iters","seconds","ms_per_iter","size":[H,W],
 // "final_psnr","avg_psnr","best_psnr","best_iter","trace":[{"iter","loss","psnr","psnr_avg"}]},
-// plus "observed_psnr", "seed", "backtracks", "interrupted". Missing values are null.
+// plus "network", "parameters", "observed_psnr", "seed", "backtracks", "interrupted". Missing values
+// are null.
 std::string metrics_json(const RunMetrics& m);
 
 }  // namespace dip::apps

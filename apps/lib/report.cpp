@@ -144,7 +144,7 @@ std::string report_html(const RunMetrics& m, const std::string& summary, const s
     os << "<figure><img src=\"" << escape_html(im.file) << "\" alt=\"" << escape_html(im.caption)
        << "\"><figcaption>" << escape_html(im.caption) << "</figcaption></figure>\n";
   os << "</div>\n<img src=\"curve.svg\" alt=\"PSNR and loss against iterations\">\n<table>\n"
-     << "<tr><td>network</td><td>" << escape_html(m.net) << "</td></tr>\n"
+     << "<tr><td>network</td><td>" << escape_html(m.net) << " (" << m.parameters << " parameters)</td></tr>\n"
      << "<tr><td>device</td><td>" << escape_html(m.device) << " (" << escape_html(m.precision) << ")</td></tr>\n"
      << "<tr><td>iterations</td><td>" << m.iters << (m.interrupted ? " (interrupted)" : "") << "</td></tr>\n"
      << "<tr><td>time</td><td>" << fmt("%.1f s", m.seconds) << ", " << fmt("%.1f ms/iteration", m.ms_per_iter)

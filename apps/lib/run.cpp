@@ -14,6 +14,7 @@
 #include "apps/lib/report.h"
 #include "apps/lib/task_common.h"
 #include "apps/lib/user_error.h"
+#include "apps/lib/vit_options.h"
 #include "gpu/runtime.h"
 #include "nn/vit.h"
 #include "tensor/cpu/gemm.h"
@@ -119,10 +120,9 @@ int run_task(const TaskInfo& task, const Args& args) {
   // the image sides must have.
   VitConfig vit_config;
   int net_multiple = 32;
-  if (net_name != "skip") {
-    vit_config = vit_defaults(net_name);
-    net_multiple = std::max(32, vit_multiple(vit_config));
-  }
+  if (net_name != "skip") vit_config = vit_defaults(net_name);
+  apply_vit_options(args, net_name, vit_config);
+  if (net_name != "skip") net_multiple = std::max(32, vit_multiple(vit_config));
   ctx.multiple = std::max(task.multiple, net_multiple);
   // 5 stride-2 scales: the deepest feature map must stay >= 2x2 (BatchNorm needs more than one
   // value per channel, reflection padding needs more than one pixel).
@@ -138,9 +138,8 @@ int run_task(const TaskInfo& task, const Args& args) {
 
   TrainOptions train = setup.train;
   if (iters_override > 0) train.iters = iters_override;
-  // The ViTs train with the LR they were tuned with (nn/vit.h): 1e-3 (vit), 2e-3 (vit-ms).
-  if (net_name == "vit") train.lr = 1e-3f;
-  if (net_name == "vit-ms") train.lr = 2e-3f;
+  // The ViTs train with the LR they were tuned with (nn/vit.h).
+  if (net_name != "skip") train.lr = vit_learning_rate(net_name);
   if (args.has("lr")) train.lr = static_cast<float>(args.real("lr", train.lr));
   if (args.has("reg-noise")) train.reg_noise_std = static_cast<float>(args.real("reg-noise", 0.0));
   train.every = args.integer("every", 100);
@@ -203,6 +202,8 @@ int run_task(const TaskInfo& task, const Args& args) {
   RunMetrics m;
   m.task = task.name;
   m.net = net_name;
+  m.network = net->name();
+  m.parameters = net->num_parameters();
   m.device = device_name(device);
   m.precision = precision;
   m.iters = result.iters_done;
