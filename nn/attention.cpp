@@ -3,9 +3,11 @@
 #include <cmath>
 
 #include "autograd/functions.h"
+#include "tensor/attention.h"
 
 namespace dip {
 
+// The plain composition, kept as the reference the fused op (autograd/attention.cpp) is tested against.
 Variable scaled_dot_product_attention(const Variable& q, const Variable& k, const Variable& v,
                                       float scale) {
   DIP_CHECK(q.shape().rank() == 3 && q.shape() == k.shape() && q.shape() == v.shape(),
@@ -56,6 +58,17 @@ Variable roll_dim(const Variable& x, int dim, int64_t shift) {
 
 int64_t positive_mod(int64_t a, int64_t m) { return ((a % m) + m) % m; }
 
+// The unfused path, only for head sizes the CUDA kernels do not cover: the heads split out of the
+// packed (B, L, 3D) by reshape/permute/narrow copies, scaled_dot_product_attention, heads merged.
+Variable attention_by_composition(const Variable& qkv, int heads, float scale) {
+  const int64_t b = qkv.size(0), l = qkv.size(1), h = heads, d = qkv.size(2) / 3 / heads;
+  Variable t = permute(reshape(qkv, {b, l, 3 * h, d}), {0, 2, 1, 3});  // (B, 3H, L, d)
+  auto head_group = [&](int i) { return reshape(narrow(t, 1, i * h, h), {b * h, l, d}); };  // (B*H, L, d)
+  Variable o = scaled_dot_product_attention(head_group(0), head_group(1), head_group(2), scale);
+  o = permute(reshape(o, {b, h, l, d}), {0, 2, 1, 3});  // (B, L, H, d)
+  return reshape(o, {b, l, h * d});
+}
+
 }  // namespace
 
 Variable roll_grid(const Variable& x, int grid_h, int grid_w, int dy, int dx) {
@@ -96,17 +109,15 @@ Variable MultiHeadSelfAttention::forward(const Variable& x) {
   Variable t = x;  // (N, T, D)
   if (shift) t = roll_grid(t, win.grid_h, win.grid_w, -shift, -shift);
   if (windowed) t = window_partition(t, win.grid_h, win.grid_w, win.size);  // (B, L, D)
-  const int64_t b = t.size(0), l = t.size(1), h = heads_, d = dim_ / heads_;
-
-  Variable qkv = reshape(qkv_->forward(t), {b, l, 3 * h, d});  // (B, L, 3H, d)
-  qkv = permute(qkv, {0, 2, 1, 3});                            // (B, 3H, L, d)
-  auto head_group = [&](int i) {                               // q, k or v: (B*H, L, d)
-    return reshape(narrow(qkv, 1, i * h, h), {b * h, l, d});
-  };
-  Variable o = scaled_dot_product_attention(head_group(0), head_group(1), head_group(2),
-                                            1.f / std::sqrt(float(d)));  // (B*H, L, d)
-  o = permute(reshape(o, {b, h, l, d}), {0, 2, 1, 3});                  // (B, L, H, d)
-  o = proj_->forward(reshape(o, {b, l, int64_t(dim_)}));               // (B, L, D)
+  // One fused op on the packed (B, L, 3D) output of the qkv Linear: the heads are split by the
+  // kernel's strides, so there are no permute/narrow copies and no (B*H, L, L) score tensor.
+  const int d = dim_ / heads_;
+  const float scale = 1.f / std::sqrt(float(d));
+  Variable qkv = qkv_->forward(t);  // (B, L, 3D)
+  Variable o = x.device() == Device::CUDA && d > kAttentionCudaMaxHeadDim
+                   ? attention_by_composition(qkv, heads_, scale)
+                   : attention(qkv, heads_, scale);  // (B, L, D)
+  o = proj_->forward(o);                             // (B, L, D)
 
   if (windowed) o = window_merge(o, win.grid_h, win.grid_w, win.size);  // (N, T, D)
   if (shift) o = roll_grid(o, win.grid_h, win.grid_w, shift, shift);

@@ -2,8 +2,9 @@
 //
 //   x: (N, T, D) -> (N, T, D);  heads H, head size d = D / H.
 //   qkv = x Wqkv^T + b          one fused Linear(D, 3D): a single GEMM instead of three
-//   q, k, v: (N*H, T, d)        heads split by reshape/permute
-//   out = softmax(q k^T / sqrt(d)) v, heads merged back to (N, T, D), then Linear(D, D).
+//   out = softmax(q k^T / sqrt(d)) v per head, computed by the fused attention op on the packed
+//         qkv (autograd attention(), tensor/attention.h: no (T, T) score matrix, no head copies),
+//         then Linear(D, D).
 //
 // Windowed attention (window w > 0) treats the T tokens as a row-major (grid_h, grid_w) grid and
 // lets each token attend only inside its non-overlapping w x w window: the windows become extra
