@@ -8,25 +8,9 @@
 #include "autograd/functions.h"
 #include "optim/adam.h"
 #include "tensor/elementwise.h"
+#include "tensor/noise.h"
 
 namespace dip::apps {
-
-Tensor normal_noise(const Shape& shape, float stddev, uint64_t seed, uint64_t counter, Device device) {
-  const int64_t n = shape.numel();
-  constexpr int64_t kChunk = 1 << 16;
-  const int64_t chunks = (n + kChunk - 1) / kChunk;
-  std::vector<float> v(static_cast<size_t>(n));
-#pragma omp parallel for schedule(static)
-  for (int64_t c = 0; c < chunks; ++c) {
-    // SplitMix-style mixing gives every (seed, counter, chunk) its own PCG stream.
-    uint64_t key = seed * 0x9E3779B97F4A7C15ULL ^ (counter + 1) * 0xBF58476D1CE4E5B9ULL ^
-                   (static_cast<uint64_t>(c) + 1) * 0x94D049BB133111EBULL;
-    Rng rng(key);
-    const int64_t end = std::min(n, (c + 1) * kChunk);
-    for (int64_t i = c * kChunk; i < end; ++i) v[i] = stddev * rng.normal();
-  }
-  return Tensor::from_vector(shape, v, device);
-}
 
 namespace {
 
@@ -78,6 +62,7 @@ TrainResult train_dip(Module& net, const FitTarget& target, const TrainOptions& 
     }
     Tensor z = target.input;
     if (opt.reg_noise_std > 0.f)
+      // Drawn where z lives (tensor/noise.h): no host loop, no copy to the GPU.
       z = add(z, normal_noise(z.shape(), opt.reg_noise_std, opt.seed, static_cast<uint64_t>(it), device));
 
     adam.zero_grad();

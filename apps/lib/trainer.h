@@ -59,8 +59,4 @@ using SnapshotFn = std::function<void(int iter, const Image& output)>;
 TrainResult train_dip(Module& net, const FitTarget& target, const TrainOptions& options,
                       Progress& progress, const SnapshotFn& on_snapshot = {});
 
-// (shape) filled with N(0, stddev^2) on `device`, drawn on the host in parallel chunks whose
-// streams depend only on (seed, counter, chunk) — the same values for any thread count.
-Tensor normal_noise(const Shape& shape, float stddev, uint64_t seed, uint64_t counter, Device device);
-
 }  // namespace dip::apps
