@@ -278,6 +278,8 @@ VitConfig vit_defaults(const std::string& variant) {
     if (variant == "vit-na") {
       cfg.window = 0;
       cfg.neighborhood = 7;
+      cfg.stage_widths = {128, 128, 128, 64, 64};
+      cfg.noise_every_stage = true;
     }
   } else if (variant != "vit") {
     throw unknown_variant(variant);
@@ -287,7 +289,8 @@ VitConfig vit_defaults(const std::string& variant) {
 
 float vit_learning_rate(const std::string& variant) {
   if (variant == "vit") return 1e-3f;
-  if (variant == "vit-ms" || variant == "vit-na") return 2e-3f;
+  if (variant == "vit-ms") return 2e-3f;
+  if (variant == "vit-na") return 3e-3f;
   throw unknown_variant(variant);
 }
 

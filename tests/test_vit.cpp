@@ -485,20 +485,23 @@ TEST_CASE("vit: vit-na's defaults and parameter count by hand") {
   CHECK(na.neighborhood == 7);
   CHECK(na.window == 0);
   CHECK(vit_multiple(na) == 16);
-  CHECK(vit_learning_rate("vit-na") == doctest::Approx(2e-3));
+  CHECK(vit_learning_rate("vit-na") == doctest::Approx(3e-3));
+  CHECK(na.noise_every_stage);
   CHECK_THROWS_WITH_AS(vit_defaults("vit-xl"), doctest::Contains("known: vit, vit-ms, vit-na"), Error);
-  // Against vit-ms (same stages and widths, 8x8 windows): each block adds a relative position bias
-  // of heads x 13 x 13 (7x7 neighbourhood), nothing else. Widths 128,128,64,32,32 with head size 32:
-  // heads 4,4,2,1,1.
+  // Against vit-ms with the same widths and noise at every stage (8x8 windows instead): each block
+  // adds a relative position bias of heads x 13 x 13 (7x7 neighbourhood), nothing else. Widths
+  // 128,128,128,64,64 with head size 32: heads 4,4,4,2,2.
   na.in_channels = 32;
   na.image_height = na.image_width = 64;
   VitConfig ms = vit_defaults("vit-ms");
+  ms.stage_widths = na.stage_widths;
+  ms.noise_every_stage = true;
   ms.in_channels = 32;
   ms.image_height = ms.image_width = 64;
   Rng rng(35);
   const int64_t na_params = make_vit(na, rng)->num_parameters();
   const int64_t ms_params = make_vit(ms, rng)->num_parameters();
-  CHECK(na_params - ms_params == (4 + 4 + 2 + 1 + 1) * 13 * 13);
+  CHECK(na_params - ms_params == (4 + 4 + 4 + 2 + 2) * 13 * 13);
   // A window option together with a neighbourhood is refused.
   na.window = 8;
   CHECK_THROWS_WITH_AS(make_vit(na, rng), doctest::Contains("windows off"), Error);
