@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "autograd/variable.h"
+#include "nn/module.h"
 #include "tensor/tensor.h"
 
 namespace dip::test {
@@ -86,6 +87,45 @@ inline void check_gradients(const std::string& what, const OpFn& op, const std::
       }
     }
     CHECK(worst <= 1.0);
+  }
+}
+
+// Finite-difference check of every parameter of the module `m` (x held constant), with
+// L = sum(g * m(x)) for a random g: one backward gives all analytic gradients, then up to
+// opt.max_elements sampled elements of each parameter are compared with central differences
+// (tolerances as check_gradients). Works on either device (the parameters are edited through the host).
+inline void check_parameter_gradients(const std::string& what, Module& m, const Tensor& x,
+                                      const GradCheck& opt = {}) {
+  INFO("parameter gradient check: ", what);
+  Rng rng(99);
+  m.zero_grad();
+  Variable y = m.forward(Variable(x));
+  Tensor g = Tensor::uniform(y.shape(), -1.f, 1.f, rng, x.device());
+  const std::vector<float> g_host = g.to_vector();
+  y.backward(g);
+  for (auto& [name, p] : m.named_parameters()) {
+    INFO("parameter ", name, " ", p.shape().str());
+    REQUIRE(p.grad().defined());
+    const std::vector<float> analytic = p.grad().to_vector();
+    std::vector<float> v = p.data().to_vector();
+    const int64_t n = static_cast<int64_t>(v.size());
+    for (int s = 0; s < std::min<int64_t>(n, opt.max_elements); ++s) {
+      const int64_t k = n <= opt.max_elements ? s : rng.next_u32() % n;
+      const float saved = v[k];
+      auto loss_at = [&](float value) {
+        v[k] = value;
+        p.data().copy_(Tensor::from_vector(p.shape(), v));
+        NoGradGuard no_grad;
+        return weighted_sum(m.forward(Variable(x)).data(), g_host);
+      };
+      const double numeric = (loss_at(saved + opt.step) - loss_at(saved - opt.step)) / (2.0 * opt.step);
+      v[k] = saved;
+      p.data().copy_(Tensor::from_vector(p.shape(), v));
+      const double a = analytic[k], err = std::fabs(a - numeric);
+      const double tol = opt.atol + opt.rtol * std::max(std::fabs(a), std::fabs(numeric));
+      CHECK_MESSAGE(err <= tol, name, " element ", k, ": analytic ", a, " vs numeric ", numeric);
+      if (err > tol) return;
+    }
   }
 }
 

@@ -19,48 +19,11 @@
 
 using namespace dip;
 using dip::test::check_gradients;
+using dip::test::check_parameter_gradients;
 using dip::test::GradCheck;
 using dip::test::random_tensor;
 
 namespace {
-
-// Finite-difference check of every parameter of `m` (x held constant), with L = sum(g * m(x)):
-// one backward gives all analytic gradients; up to opt.max_elements sampled elements of each
-// parameter are compared with central differences (tolerances as tests/gradcheck.h).
-void check_parameter_gradients(const std::string& what, Module& m, const Tensor& x,
-                               const GradCheck& opt = {}) {
-  INFO("parameter gradient check: ", what);
-  Rng rng(99);
-  m.zero_grad();
-  Variable y = m.forward(Variable(x));
-  Tensor g = Tensor::uniform(y.shape(), -1.f, 1.f, rng);
-  std::vector<float> g_host = g.to_vector();
-  y.backward(g);
-  for (auto& [name, p] : m.named_parameters()) {
-    INFO("parameter ", name, " ", p.shape().str());
-    REQUIRE(p.grad().defined());
-    std::vector<float> analytic = p.grad().to_vector();
-    std::vector<float> v = p.data().to_vector();
-    const int64_t n = static_cast<int64_t>(v.size());
-    for (int s = 0; s < std::min<int64_t>(n, opt.max_elements); ++s) {
-      const int64_t k = n <= opt.max_elements ? s : rng.next_u32() % n;
-      const float saved = v[k];
-      auto loss_at = [&](float value) {
-        v[k] = value;
-        p.data().copy_(Tensor::from_vector(p.shape(), v));
-        NoGradGuard no_grad;
-        return dip::test::weighted_sum(m.forward(Variable(x)).data(), g_host);
-      };
-      const double numeric = (loss_at(saved + opt.step) - loss_at(saved - opt.step)) / (2.0 * opt.step);
-      v[k] = saved;
-      p.data().copy_(Tensor::from_vector(p.shape(), v));
-      const double a = analytic[k], err = std::fabs(a - numeric);
-      const double tol = opt.atol + opt.rtol * std::max(std::fabs(a), std::fabs(numeric));
-      CHECK_MESSAGE(err <= tol, name, " element ", k, ": analytic ", a, " vs numeric ", numeric);
-      if (err > tol) return;
-    }
-  }
-}
 
 // Multi-head attention written out with loops in double, straight from the definition:
 // token i of image n attends to token j when allowed(i, j).
