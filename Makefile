@@ -40,13 +40,18 @@ run: build
 	$(BUILD)/dip denoise --image data/astronaut.png --device auto --out out/denoise
 
 # dip-bench next to PyTorch's time for the same iteration, measured in the same run (when Debian's
-# python3-torch is installed).
+# python3-torch is installed): the skip net, then the naive ViT (patch 8: (BENCH_SIZE/8)^2 tokens;
+# BENCH_SIZE must be a multiple of 8). Debian's PyTorch runs its Linear layers on whatever
+# libblas.so.3 is: netlib's reference BLAS unless libopenblas0 is installed (~8x slower ViT).
 BENCH_SIZE ?= 128
+TORCH_REF = /usr/bin/python3 gpu/torch_reference.py --device cpu --threads 2 --sizes $(BENCH_SIZE) --iters 10 --warmup 2
+HAVE_TORCH = /usr/bin/python3 -c 'import torch' 2>/dev/null
 bench: build
 	$(BUILD)/dip-bench --net skip --size $(BENCH_SIZE) --device cpu --threads 2 --iters 20
-	@if /usr/bin/python3 -c 'import torch' 2>/dev/null; then \
-	  /usr/bin/python3 gpu/torch_reference.py --device cpu --threads 2 --sizes $(BENCH_SIZE) --iters 10 --warmup 2; \
+	@if $(HAVE_TORCH); then $(TORCH_REF) --net skip; \
 	else echo "(PyTorch baseline skipped: apt-get install python3-torch)"; fi
+	$(BUILD)/dip-bench --net vit --size $(BENCH_SIZE) --device cpu --threads 2 --iters 10
+	@if $(HAVE_TORCH); then $(TORCH_REF) --net vit; fi
 
 clean:
 	rm -rf $(BUILD)

@@ -1,12 +1,13 @@
 // dip-bench: times whole DIP training iterations and prints one JSON line.
 //
 //   dip-bench --net skip --size 128 --device cpu --iters 20 --threads 2
-//   {"net":"skip","size":128,"device":"cpu","threads":2,"iters":20,"median_ms":...,"min_ms":...,
-//    "params":2217831,"peak_mib":...}
+//   {"net":"skip","desc":"...","size":128,"device":"cpu","precision":"fp32","threads":2,"iters":20,
+//    "median_ms":...,"min_ms":...,"params":2217831,"peak_mib":...}
 //
-// One iteration is what DIP repeats thousands of times: zero_grad, forward of the skip net on the
-// fixed noise input, mse_loss against a fixed target, backward, Adam step. On CUDA the clock is
-// read after a synchronize, so a time covers the whole iteration's GPU work.
+// One iteration is what DIP repeats thousands of times: zero_grad, forward of the generator (the
+// skip net or a Transformer generator of nn/vit.h) on the fixed noise input, mse_loss against a
+// fixed target, backward, Adam step. On CUDA the clock is read after a synchronize, so a time
+// covers the whole iteration's GPU work.
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -19,6 +20,7 @@
 #include "autograd/functions.h"
 #include "gpu/runtime.h"
 #include "nn/skip.h"
+#include "nn/vit.h"
 #include "optim/adam.h"
 #include "tensor/cpu/gemm.h"
 
@@ -27,20 +29,32 @@ using namespace dip;
 namespace {
 
 const char* kUsage =
-    "usage: dip-bench --net skip --size N [--device cpu|cuda|auto] [--iters K] [--warmup W]\n"
-    "                 [--threads T]\n"
+    "usage: dip-bench --net skip|vit|vit-ms|vit-na --size N [--device cpu|cuda|auto] [--iters K]\n"
+    "                 [--warmup W] [--threads T] [--precision fp32|tf32]\n"
+    "                 [--patch P] [--width D] [--depth L] [--heads H] [--mlp-ratio R]\n"
     "\n"
-    "Times whole DIP training iterations (zero_grad, forward, mse_loss, backward, Adam step) of\n"
-    "the standard skip network (input 32 channels, 5 scales of 128, skip 4, bilinear upsampling,\n"
-    "reflection padding) on a (1, 32, N, N) noise input, and prints one JSON line with the median\n"
-    "and minimum time over K iterations after W warm-up iterations.\n"
+    "Times whole DIP training iterations (zero_grad, forward, mse_loss, backward, Adam step) of a\n"
+    "generator on a (1, 32, N, N) noise input U(0, 0.1) against a fixed (1, 3, N, N) target, and\n"
+    "prints one JSON line with the median and minimum time over K iterations after W warm-up\n"
+    "iterations, the parameter count, the network's description and the peak memory (on CUDA the\n"
+    "caching allocator's peak of device memory held; on the CPU the process's peak resident set).\n"
     "\n"
-    "  --net skip        the network (vit is not available yet)\n"
-    "  --size N          image side in pixels, at least 33 (default 128)\n"
+    "  --net NET         skip:   the standard DIP network (5 scales of 128, skip 4, bilinear,\n"
+    "                           reflection padding), Adam lr 0.01\n"
+    "                    vit, vit-ms, vit-na: the Transformer generators of nn/vit.h with their\n"
+    "                           defaults (vit: patch 8, width 256, depth 6, 8 heads, MLP ratio 4)\n"
+    "                           and their tuned Adam lr (vit 1e-3, vit-ms/vit-na 2e-3)\n"
+    "  --size N          image side in pixels (default 128); skip: at least 33; vit: a multiple of\n"
+    "                    the patch; vit-ms, vit-na: a multiple of patch x 2^(stages-1)\n"
     "  --device D        cpu, cuda, or auto = cuda when a GPU is usable (default auto)\n"
     "  --iters K         timed iterations (default 20)\n"
     "  --warmup W        untimed iterations first (default 2)\n"
     "  --threads T       CPU threads for the kernels (default: all cores)\n"
+    "  --precision P     CUDA matrix products in fp32 or tf32 (default: the GPU's, tf32 on sm_80+);\n"
+    "                    the CPU computes in fp32 only\n"
+    "  --patch P, --width D, --depth L, --heads H, --mlp-ratio R\n"
+    "                    override the Transformer variant's defaults (as dip's options of the same\n"
+    "                    names: --width alone keeps the head size width/heads)\n"
     "  --help            this text\n";
 
 struct Args {
@@ -49,7 +63,10 @@ struct Args {
   std::string device = "auto";
   int iters = 20;
   int warmup = 2;
-  int threads = 0;  // 0: all cores
+  int threads = 0;        // 0: all cores
+  std::string precision;  // "fp32", "tf32" or empty: the device's default
+  // Transformer overrides; -1: the variant's default.
+  int patch = -1, width = -1, depth = -1, heads = -1, mlp_ratio = -1;
 };
 
 // Bad command lines end here: one line on stderr, exit status 2.
@@ -66,8 +83,48 @@ int parse_int(const std::string& flag, const char* text, int lo) {
   return static_cast<int>(v);
 }
 
+bool is_vit(const std::string& net) {
+  const std::vector<std::string> variants = vit_variants();
+  return std::find(variants.begin(), variants.end(), net) != variants.end();
+}
+
+// The variant's defaults with the command line's overrides, with the same meaning as dip's options
+// (apps/lib/vit_options.cpp): an explicit width replaces per-stage widths and keeps the head size
+// unless --heads is given too; an explicit depth replaces per-stage depths.
+VitConfig vit_config(const Args& a) {
+  VitConfig cfg = vit_defaults(a.net);
+  cfg.in_channels = 32;
+  cfg.out_channels = 3;
+  cfg.image_height = cfg.image_width = a.size;
+  if (a.patch >= 0) cfg.patch = a.patch;
+  if (a.width >= 0) {
+    const int head_size = cfg.width / cfg.heads;
+    cfg.width = a.width;
+    cfg.stage_widths.clear();
+    if (a.heads < 0) cfg.heads = std::max(1, cfg.width / head_size);
+  }
+  if (a.depth >= 0) {
+    cfg.depth = a.depth;
+    cfg.stage_depths.clear();
+  }
+  if (a.heads >= 0) cfg.heads = a.heads;
+  if (a.mlp_ratio >= 0) cfg.mlp_ratio = a.mlp_ratio;
+  return cfg;
+}
+
+// The Args field a Transformer flag sets, or null.
+int* vit_field(Args& a, const std::string& flag) {
+  if (flag == "--patch") return &a.patch;
+  if (flag == "--width") return &a.width;
+  if (flag == "--depth") return &a.depth;
+  if (flag == "--heads") return &a.heads;
+  if (flag == "--mlp-ratio") return &a.mlp_ratio;
+  return nullptr;
+}
+
 Args parse_args(int argc, char** argv) {
   Args a;
+  bool vit_option = false;
   for (int i = 1; i < argc; ++i) {
     const std::string flag = argv[i];
     if (flag == "--help" || flag == "-h") {
@@ -76,25 +133,43 @@ Args parse_args(int argc, char** argv) {
     }
     if (i + 1 >= argc) usage_error("missing value after " + flag);
     const char* value = argv[++i];
-    if (flag == "--net")
+    if (flag == "--net") {
       a.net = value;
-    else if (flag == "--size")
-      a.size = parse_int(flag, value, 33);  // five stride-2 scales must leave at least 2x2
-    else if (flag == "--device")
+    } else if (flag == "--size") {
+      a.size = parse_int(flag, value, 1);  // the net's own lower bound is checked below
+    } else if (flag == "--device") {
       a.device = value;
-    else if (flag == "--iters")
+    } else if (flag == "--iters") {
       a.iters = parse_int(flag, value, 1);
-    else if (flag == "--warmup")
+    } else if (flag == "--warmup") {
       a.warmup = parse_int(flag, value, 0);
-    else if (flag == "--threads")
+    } else if (flag == "--threads") {
       a.threads = parse_int(flag, value, 1);
-    else
+    } else if (flag == "--precision") {
+      a.precision = value;
+    } else if (int* field = vit_field(a, flag)) {
+      *field = parse_int(flag, value, flag == "--depth" ? 0 : 1);
+      vit_option = true;
+    } else {
       usage_error("unknown option '" + flag + "'");
+    }
   }
-  if (a.net == "vit") usage_error("--net vit is not available yet; use --net skip");
-  if (a.net != "skip") usage_error("unknown network '" + a.net + "'; use --net skip");
+  if (a.net != "skip" && !is_vit(a.net))
+    usage_error("unknown network '" + a.net + "'; use skip, vit, vit-ms or vit-na");
   if (a.device != "cpu" && a.device != "cuda" && a.device != "auto")
     usage_error("--device must be cpu, cuda or auto, got '" + a.device + "'");
+  if (!a.precision.empty() && a.precision != "fp32" && a.precision != "tf32")
+    usage_error("--precision must be fp32 or tf32, got '" + a.precision + "'");
+  if (a.net == "skip") {
+    if (vit_option) usage_error("--patch, --width, --depth, --heads and --mlp-ratio set a Transformer; use --net vit");
+    if (a.size < 33) usage_error("--size must be at least 33 for the skip net (five stride-2 scales), got " +
+                                 std::to_string(a.size));
+  } else {
+    const int multiple = vit_multiple(vit_config(a));
+    if (multiple <= 0 || a.size % multiple != 0)
+      usage_error("--size " + std::to_string(a.size) + " must be a multiple of " + std::to_string(multiple) +
+                  " for " + a.net + " (its patch size" + (a.net == "vit" ? "" : " x 2^(stages-1)") + ")");
+  }
   return a;
 }
 
@@ -104,21 +179,51 @@ double median(std::vector<double> v) {
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
+// Text as a JSON string body (the networks' names hold no control characters).
+std::string json_escape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out;
+}
+
 int run(const Args& args) {
   if (args.threads > 0) cpu::set_num_threads(args.threads);
   Device device = Device::CPU;
   if (args.device == "cuda" || (args.device == "auto" && gpu::available())) device = Device::CUDA;
   if (device == Device::CUDA && !gpu::available())
     throw Error("--device cuda: no usable GPU (" + gpu::describe() + "); use --device cpu");
+  if (device == Device::CPU && args.precision == "tf32")
+    usage_error("--precision tf32 needs a GPU: the CPU computes in fp32 only (use --precision fp32 or --device cuda)");
+  if (device == Device::CUDA && !args.precision.empty())
+    gpu::set_precision(args.precision == "tf32" ? gpu::Precision::TF32 : gpu::Precision::FP32);
+  const char* precision =
+      device == Device::CUDA && gpu::precision() == gpu::Precision::TF32 ? "tf32" : "fp32";
 
   Rng rng(0);
-  SkipConfig config;  // the standard DIP network
-  auto net = skip(config, rng);
+  std::shared_ptr<Module> net;
+  std::string desc;
+  float lr = 0.01f;  // DIP's rate for the skip net
+  if (args.net == "skip") {
+    net = skip(SkipConfig{}, rng);  // the standard DIP network: 32 channels in, 3 out
+    desc = "skip(32 -> 3, 5 scales of 128, skip 4, bilinear, reflection)";  // its name() is only Sequential(n)
+  } else {
+    // A configuration make_vit rejects (e.g. width not a multiple of heads) is a command-line error.
+    try {
+      net = make_vit(vit_config(args), rng);
+    } catch (const Error& e) {
+      usage_error(e.what());
+    }
+    desc = net->name();
+    lr = vit_learning_rate(args.net);
+  }
   net->to(device);
   const int n = args.size;
-  Variable z(Tensor::uniform({1, config.in_channels, n, n}, 0.f, 0.1f, rng, device));  // (1, 32, N, N)
-  Variable target(Tensor::uniform({1, config.out_channels, n, n}, 0.f, 1.f, rng, device));
-  Adam opt(net->parameters(), {.lr = 0.01f});
+  Variable z(Tensor::uniform({1, 32, n, n}, 0.f, 0.1f, rng, device));     // (1, 32, N, N)
+  Variable target(Tensor::uniform({1, 3, n, n}, 0.f, 1.f, rng, device));  // (1, 3, N, N)
+  Adam opt(net->parameters(), {.lr = lr});
 
   auto iteration = [&] {
     opt.zero_grad();
@@ -149,10 +254,11 @@ int run(const Args& args) {
     peak_mib = double(usage.ru_maxrss) / 1024.0;  // ru_maxrss is in KiB on Linux
   }
   std::printf(
-      "{\"net\":\"%s\",\"size\":%d,\"device\":\"%s\",\"threads\":%d,\"iters\":%d,"
-      "\"median_ms\":%.3f,\"min_ms\":%.3f,\"params\":%lld,\"peak_mib\":%.1f}\n",
-      args.net.c_str(), n, device_name(device), cpu::num_threads(), args.iters, median(ms),
-      *std::min_element(ms.begin(), ms.end()), static_cast<long long>(net->num_parameters()), peak_mib);
+      "{\"net\":\"%s\",\"desc\":\"%s\",\"size\":%d,\"device\":\"%s\",\"precision\":\"%s\",\"threads\":%d,"
+      "\"iters\":%d,\"median_ms\":%.3f,\"min_ms\":%.3f,\"params\":%lld,\"peak_mib\":%.1f}\n",
+      args.net.c_str(), json_escape(desc).c_str(), n, device_name(device), precision, cpu::num_threads(),
+      args.iters, median(ms), *std::min_element(ms.begin(), ms.end()),
+      static_cast<long long>(net->num_parameters()), peak_mib);
   return 0;
 }
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # gpu/check.sh — the one script to run on the GPU machine: build with CUDA, run every test, time the
-# DIP iteration with dip-bench and with PyTorch, and print a comparison table.
+# DIP iteration with dip-bench and with PyTorch (the skip net at $SIZES, the naive ViT at $VIT_SIZE),
+# and print a comparison table.
 #
 # Set-up (once, on a machine that has the Debian headers; the GPU machine has nvcc, cmake and
 # PyTorch but no Eigen/doctest/stb and no network). .deps/ is git-ignored; carry it along:
@@ -8,7 +9,9 @@
 # Then, from the repository root on the GPU machine:
 #   bash gpu/check.sh
 # Environment knobs:
-#   SIZES="256 512"   image sides for dip-bench and the PyTorch reference
+#   SIZES="256 512"   image sides for dip-bench and the PyTorch reference (skip net)
+#   VIT_SIZE=512      image side for the ViT (patch 8, width 256, depth 6, 8 heads; a multiple of 8;
+#                     empty: no ViT steps)
 #   JOBS=N            build parallelism (default: all cores)
 #   DIP_CUDA_ARCH=90  CUDA architecture (default: the GPU's, from nvidia-smi; else CMake's default list)
 #   TEST_ARGS=...     extra doctest arguments, e.g. TEST_ARGS="-tc=cuda*"
@@ -25,6 +28,7 @@ BUILD=build-gpu
 if [ -n "${OUT:-}" ] && [ -d "${OUT:-}" ]; then LOGS=$OUT/check-logs; else LOGS=$BUILD/check-logs; fi
 DEADLINE=$((SECONDS + ${BUDGET:-570}))
 SIZES=${SIZES:-"256 512"}
+VIT_SIZE=${VIT_SIZE-512}
 JOBS=${JOBS:-$(nproc)}
 mkdir -p "$LOGS"
 failed=()
@@ -89,29 +93,48 @@ fi
 
 # ---- dip-bench ---------------------------------------------------------------------------------
 if [ "$built" = 1 ] && [ -x "$BUILD/dip-bench" ]; then
-  bench_flags=(--net skip --device cuda --iters 20 --warmup 5)
-  # TF32 is the default on sm_80+; say so explicitly where dip-bench has the flag.
-  "$BUILD/dip-bench" --help 2>/dev/null | grep -q -- '--precision' && bench_flags+=(--precision tf32)
+  # TF32 is the default on sm_80+ (and PyTorch's for convolutions); say so explicitly.
   for size in $SIZES; do
-    step "bench-$size" 240 5 "$BUILD/dip-bench" "${bench_flags[@]}" --size "$size"
+    step "bench-$size" 240 5 "$BUILD/dip-bench" --net skip --device cuda --iters 20 --warmup 5 \
+      --precision tf32 --size "$size"
   done
 else
   echo "=== [bench] skipped: $BUILD/dip-bench was not built"
 fi
 
 # ---- PyTorch reference -----------------------------------------------------------------------------
-if python3 -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
+have_torch=0
+python3 -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null && have_torch=1
+if [ "$have_torch" = 1 ]; then
   # shellcheck disable=SC2086
-  step torch 420 10 python3 gpu/torch_reference.py --sizes $SIZES --iters 20
+  step torch 420 10 python3 gpu/torch_reference.py --net skip --sizes $SIZES --iters 20
 else
   echo "=== [torch] skipped: python3 cannot import torch with CUDA"
   failed+=("torch (no PyTorch with CUDA)")
 fi
 
+# ---- the naive ViT (after the skip net, so a tight budget still leaves that comparison) --------
+# Its matmuls in both precisions: dip-bench TF32 and FP32; PyTorch TF32 eager and graph, FP32 eager.
+if [ -n "$VIT_SIZE" ]; then
+  if [ "$built" = 1 ] && [ -x "$BUILD/dip-bench" ]; then
+    for prec in tf32 fp32; do
+      step "bench-vit-$prec-$VIT_SIZE" 150 5 "$BUILD/dip-bench" --net vit --device cuda --iters 20 --warmup 5 \
+        --precision "$prec" --size "$VIT_SIZE"
+    done
+  fi
+  if [ "$have_torch" = 1 ]; then
+    step torch-vit-tf32 180 10 python3 gpu/torch_reference.py --net vit --sizes "$VIT_SIZE" --iters 20 \
+      --precision tf32
+    step torch-vit-fp32 120 10 python3 gpu/torch_reference.py --net vit --sizes "$VIT_SIZE" --iters 20 \
+      --precision fp32 --modes eager
+  fi
+fi
+
 # ---- table -------------------------------------------------------------------------------------
 echo
-echo "=== summary (median ms per iteration; ratio = PyTorch eager / this row, > 1 is faster than PyTorch)"
-python3 - "$LOGS"/bench-*.log "$LOGS/torch.log" <<'EOF' || echo "(no table: python3 failed)"
+echo "=== summary (median ms per iteration; ratio = PyTorch eager of the same net, size and precision /"
+echo "    this row, > 1 is faster than PyTorch; peak: dip's device memory held, PyTorch's allocated)"
+python3 - "$LOGS"/bench-*.log "$LOGS"/torch*.log <<'EOF' || echo "(no table: python3 failed)"
 import json, sys
 rows = []
 for path in sys.argv[1:]:
@@ -131,13 +154,17 @@ if not rows:
     sys.exit(0)
 def label(r):
     return f"pytorch {r.get('mode', '?')}" if r.get("impl") == "pytorch" else f"dip {r.get('device', '?')}"
-eager = {r["size"]: r["median_ms"] for r in rows if r.get("impl") == "pytorch" and r.get("mode") == "eager"}
-print(f"{'implementation':<16} {'size':>5} {'median ms':>10} {'min ms':>8} {'peak MiB':>9} {'ratio':>6}")
-for r in sorted(rows, key=lambda r: (r.get("size", 0), label(r))):
-    size, med = r.get("size", 0), r.get("median_ms", float("nan"))
-    ratio = f"{eager[size] / med:.2f}" if size in eager and med else "-"
-    print(f"{label(r):<16} {size:>5} {med:>10.2f} {r.get('min_ms', float('nan')):>8.2f} "
-          f"{r.get('peak_mib', float('nan')):>9.0f} {ratio:>6}")
+def key(r):  # rows before the precision field: dip-bench and torch_reference both ran TF32
+    return (r.get("net", "skip"), r.get("size", 0), r.get("precision", "tf32"))
+eager = {key(r): r["median_ms"] for r in rows if r.get("impl") == "pytorch" and r.get("mode") == "eager"}
+print(f"{'net':<5} {'implementation':<16} {'prec':<5} {'size':>5} {'median ms':>10} {'min ms':>8} "
+      f"{'peak MiB':>9} {'params':>9} {'ratio':>6}")
+for r in sorted(rows, key=lambda r: (key(r), label(r))):
+    med = r.get("median_ms", float("nan"))
+    ratio = f"{eager[key(r)] / med:.2f}" if key(r) in eager and med else "-"
+    net, size, prec = key(r)
+    print(f"{net:<5} {label(r):<16} {prec:<5} {size:>5} {med:>10.2f} {r.get('min_ms', float('nan')):>8.2f} "
+          f"{r.get('peak_mib', float('nan')):>9.0f} {r.get('params', 0):>9} {ratio:>6}")
 EOF
 
 echo

@@ -1,20 +1,34 @@
 #!/usr/bin/env python3
-"""PyTorch reference timing of one Deep Image Prior iteration, the baseline for dip-bench --device cuda.
+"""PyTorch reference timing of one Deep Image Prior iteration, the baseline for dip-bench.
 
-The network is DIP's skip architecture as in the original code (models/skip.py) with the settings
-of the denoising example: input 32 channels, 5 scales of 128 channels down and up, 4 skip
+--net skip (the default): DIP's skip architecture as in the original code (models/skip.py) with
+the settings of the denoising example: input 32 channels, 5 scales of 128 channels down and up, 4 skip
 channels, 3x3 convolutions (stride 2 going down), 1x1 convolutions on the skips and after each
 up block, reflection padding, BatchNorm, LeakyReLU(0.2), bilinear upsampling, sigmoid output.
 One iteration: zero_grad, forward on the fixed noise input U(0, 0.1), MSE to a fixed target,
-backward, Adam(lr=0.01) step. TF32 is allowed for convolutions and matmuls (PyTorch's default for
-cuDNN convolutions).
+backward, Adam(lr=0.01) step.
+
+--net vit: the naive ViT generator of nn/vit.h ("vit"), as dip-bench --net vit builds it: the noise
+cut into non-overlapping p x p patches, Linear(32*p*p, D), learned positions N(0, 0.02), `depth`
+pre-norm blocks (LN -> fused qkv Linear(D, 3D) -> softmax(q k^T / sqrt(d)) v per head -> Linear(D, D),
+residual; LN -> Linear(D, R*D) -> GELU (exact erf) -> Linear(R*D, D), residual), final LN ->
+Linear(D, 3*p*p) -> unpatchify -> sigmoid; Adam(lr=1e-3). --patch/--width/--depth/--heads/--mlp-ratio
+as dip-bench's (defaults 8, 256, 6, 8, 4). The parameter count printed must equal dip-bench's.
+
+On CUDA, --precision tf32 (the default) allows TF32 for convolutions and matmuls (PyTorch's default for
+cuDNN convolutions); --precision fp32 turns it off for both.
 
 Timed twice per size: eager, and the whole iteration captured once as a CUDA graph and replayed
 (Adam with capturable=True). Each mode: warm-up, then the median of --iters iterations timed with
 CUDA events. One JSON line per (size, mode) on stdout:
-  {"impl": "pytorch", "mode": "eager", "size": 512, "median_ms": ..., "min_ms": ..., "peak_mib": ...}
+  {"impl": "pytorch", "net": "skip", "mode": "eager", "size": 512, "median_ms": ..., "min_ms": ...,
+   "peak_mib": ..., "params": ...}
+peak_mib is torch.cuda.max_memory_allocated (reserved_mib: max_memory_reserved, what dip-bench's
+caching allocator reports as its peak) on CUDA, the process's peak resident set on the CPU.
 
   python3 gpu/torch_reference.py --sizes 256 512 [--iters 20] [--warmup 10]
+  python3 gpu/torch_reference.py --net vit --sizes 512 [--precision fp32]
+  python3 gpu/torch_reference.py --net vit --device cpu --threads 2 --sizes 128
 """
 import argparse
 import resource
@@ -107,12 +121,87 @@ def skip_net(n_in=32, n_out=3, channels=(128,) * 5, skip_channels=(4,) * 5, upsa
     return model
 
 
-def setup(size, capturable, device):
+def attention(q, k, v):
+    """softmax(q k^T / sqrt(d)) v over the last two dims; the fused kernel where this PyTorch has it."""
+    if hasattr(F, "scaled_dot_product_attention"):
+        return F.scaled_dot_product_attention(q, k, v)
+    a = torch.softmax(torch.matmul(q, k.transpose(-2, -1)) * (q.shape[-1] ** -0.5), dim=-1)
+    return torch.matmul(a, v)
+
+
+class Block(nn.Module):
+    """Pre-norm Transformer block, as nn/transformer_block.h with nn/attention.h's global attention."""
+
+    def __init__(self, dim, heads, mlp_ratio):
+        super().__init__()
+        self.heads = heads
+        self.norm1 = nn.LayerNorm(dim)
+        self.qkv = nn.Linear(dim, 3 * dim)  # columns [q | k | v], each head-major
+        self.proj = nn.Linear(dim, dim)
+        self.norm2 = nn.LayerNorm(dim)
+        self.fc1 = nn.Linear(dim, mlp_ratio * dim)
+        self.fc2 = nn.Linear(mlp_ratio * dim, dim)
+
+    def forward(self, x):  # (N, T, D)
+        n, t, d = x.shape
+        qkv = self.qkv(self.norm1(x)).reshape(n, t, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
+        o = attention(qkv[0], qkv[1], qkv[2])  # (N, H, T, d)
+        x = x + self.proj(o.transpose(1, 2).reshape(n, t, d))
+        return x + self.fc2(F.gelu(self.fc1(self.norm2(x))))
+
+
+class ViT(nn.Module):
+    """The naive ViT generator of nn/vit.h: (N, C, H, W) noise -> (N, 3, H, W) in (0, 1)."""
+
+    def __init__(self, size, n_in=32, n_out=3, patch=8, width=256, depth=6, heads=8, mlp_ratio=4):
+        super().__init__()
+        if size % patch or width % heads:
+            raise ValueError(f"vit: size {size} must be a multiple of the patch {patch}, "
+                             f"width {width} a multiple of heads {heads}")
+        self.p, self.grid, self.n_out = patch, size // patch, n_out
+        self.embed = nn.Linear(n_in * patch * patch, width)
+        self.pos = nn.Parameter(torch.randn(1, self.grid * self.grid, width) * 0.02)
+        self.blocks = nn.Sequential(*[Block(width, heads, mlp_ratio) for _ in range(depth)])
+        self.norm = nn.LayerNorm(width)
+        self.head = nn.Linear(width, n_out * patch * patch)
+
+    def forward(self, z):
+        n, c, p, g = z.shape[0], z.shape[1], self.p, self.grid
+        # patchify: "n c (h p1) (w p2) -> n (h w) (c p1 p2)"
+        t = z.reshape(n, c, g, p, g, p).permute(0, 2, 4, 1, 3, 5).reshape(n, g * g, c * p * p)
+        t = self.head(self.norm(self.blocks(self.embed(t) + self.pos)))  # (N, T, 3*p*p)
+        img = t.reshape(n, g, g, self.n_out, p, p).permute(0, 3, 1, 4, 2, 5).reshape(n, self.n_out, g * p, g * p)
+        return torch.sigmoid(img)
+
+
+def make_net(size, args):
+    """The network of --net at this image size, and its Adam learning rate."""
+    if args.net == "vit":
+        return ViT(size, patch=args.patch, width=args.width, depth=args.depth, heads=args.heads,
+                   mlp_ratio=args.mlp_ratio), 1e-3
+    return skip_net(), 0.01
+
+
+def describe(size, args):
+    """Fields every row of this size carries: the net, its parameter count (compare with dip-bench's)."""
+    net, _ = make_net(size, args)
+    if args.net == "vit":
+        desc = (f"ViT(p={args.patch}, D={args.width}, depth={args.depth}, heads={args.heads}, "
+                f"mlp={args.mlp_ratio}x, sdpa={hasattr(F, 'scaled_dot_product_attention')})")
+    else:
+        desc = "skip(32 -> 3, 5 scales of 128, skip 4, bilinear, reflection)"
+    return {"net": args.net, "desc": desc, "params": sum(p.numel() for p in net.parameters()),
+            "torch": torch.__version__}
+
+
+def setup(size, capturable, device, args):
     torch.manual_seed(0)
-    net = skip_net().to(device)
+    net, lr = make_net(size, args)
+    net = net.to(device)
     inp = (torch.rand(1, 32, size, size, device=device) * 0.1).contiguous()  # U(0, 0.1)
     target = torch.rand(1, 3, size, size, device=device)
-    opt = torch.optim.Adam(net.parameters(), lr=0.01, capturable=capturable)
+    adam_args = {"capturable": True} if capturable else {}  # PyTorch < 1.12 has no capturable
+    opt = torch.optim.Adam(net.parameters(), lr=lr, **adam_args)
     return net, inp, target, opt
 
 
@@ -140,17 +229,18 @@ def time_calls(fn, iters):
 def report(mode, size, times, extra):
     if torch.cuda.is_available():
         peak = torch.cuda.max_memory_allocated() / 2**20
+        extra = dict(extra, reserved_mib=round(torch.cuda.max_memory_reserved() / 2**20, 1))
     else:  # the process's peak resident memory, as dip-bench reports on the CPU
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    row = {"impl": "pytorch", "mode": mode, "size": size, "median_ms": round(statistics.median(times), 3),
-           "min_ms": round(min(times), 3), "peak_mib": round(peak, 1)}
+    row = {"impl": "pytorch", "net": extra["net"], "mode": mode, "size": size,
+           "median_ms": round(statistics.median(times), 3), "min_ms": round(min(times), 3), "peak_mib": round(peak, 1)}
     row.update(extra)
     print(json.dumps(row), flush=True)
 
 
 def run_eager(size, args, extra):
     device = torch.device("cuda")
-    net, inp, target, opt = setup(size, capturable=False, device=device)
+    net, inp, target, opt = setup(size, capturable=False, device=device, args=args)
     for _ in range(args.warmup):
         iteration(net, inp, target, opt)
     torch.cuda.synchronize()
@@ -162,7 +252,7 @@ def run_eager(size, args, extra):
 
 def run_cpu(size, args, extra):
     """The same iteration on the CPU (eager), timed with the wall clock: dip-bench --device cpu's baseline."""
-    net, inp, target, opt = setup(size, capturable=False, device=torch.device("cpu"))
+    net, inp, target, opt = setup(size, capturable=False, device=torch.device("cpu"), args=args)
     for _ in range(args.warmup):
         iteration(net, inp, target, opt)
     times = []
@@ -175,7 +265,7 @@ def run_cpu(size, args, extra):
 
 def run_graph(size, args, extra):
     device = torch.device("cuda")
-    net, inp, target, opt = setup(size, capturable=True, device=device)
+    net, inp, target, opt = setup(size, capturable=True, device=device, args=args)
     # Warm up on a side stream (cuDNN autotuning, lazy state), as the CUDA-graph docs require.
     side = torch.cuda.Stream()
     side.wait_stream(torch.cuda.current_stream())
@@ -205,25 +295,35 @@ def main():
     parser.add_argument("--modes", nargs="+", default=["eager", "graph"], choices=["eager", "graph"])
     parser.add_argument("--device", default="cuda", choices=["cuda", "cpu"])
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (0: PyTorch's default)")
+    parser.add_argument("--net", default="skip", choices=["skip", "vit"])
+    parser.add_argument("--precision", choices=["tf32", "fp32"],
+                        help="CUDA matmuls and convolutions (default tf32); the CPU computes in fp32 only")
+    parser.add_argument("--patch", type=int, default=8, help="vit: patch size")
+    parser.add_argument("--width", type=int, default=256, help="vit: token width D")
+    parser.add_argument("--depth", type=int, default=6, help="vit: Transformer blocks")
+    parser.add_argument("--heads", type=int, default=8, help="vit: attention heads")
+    parser.add_argument("--mlp-ratio", type=int, default=4, help="vit: MLP hidden width = R x width")
     args = parser.parse_args()
     if args.device == "cpu":
+        if args.precision == "tf32":
+            parser.error("--precision tf32 needs --device cuda: the CPU computes in fp32 only")
         if args.threads > 0:
             torch.set_num_threads(args.threads)
-        extra = {"params": sum(p.numel() for p in skip_net().parameters()), "torch": torch.__version__,
-                 "threads": torch.get_num_threads()}
         for size in args.sizes:
+            extra = dict(describe(size, args), precision="fp32", threads=torch.get_num_threads())
             run_cpu(size, args, extra)
         return 0
     if not torch.cuda.is_available():
         print("torch_reference: no CUDA device visible to PyTorch", file=sys.stderr)
         return 1
+    args.precision = args.precision or "tf32"
+    tf32 = args.precision == "tf32"
     torch.backends.cudnn.benchmark = True
-    torch.backends.cudnn.allow_tf32 = True
-    torch.backends.cuda.matmul.allow_tf32 = True
-    params = sum(p.numel() for p in skip_net().parameters())  # compare with dip-bench's "params"
-    extra = {"params": params, "torch": torch.__version__, "gpu": torch.cuda.get_device_name(0), "tf32": True}
+    torch.backends.cudnn.allow_tf32 = tf32
+    torch.backends.cuda.matmul.allow_tf32 = tf32
     status = 0
     for size in args.sizes:
+        extra = dict(describe(size, args), gpu=torch.cuda.get_device_name(0), precision=args.precision)
         for mode in args.modes:
             try:
                 (run_eager if mode == "eager" else run_graph)(size, args, extra)

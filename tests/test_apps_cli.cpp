@@ -16,6 +16,7 @@
 #include "apps/lib/degrade.h"
 #include "apps/lib/image_io.h"
 #include "apps/lib/mask.h"
+#include "nn/vit.h"
 #include "tests/test_apps_util.h"
 
 using namespace dip;
@@ -277,4 +278,49 @@ TEST_CASE("apps cli: the dip program itself (real processes)") {
   CHECK(sh(dip + " inpaint --help >" + (dir / "h.txt")) == 0);
   CHECK(dip::test::read_file(dir / "h.txt").find("--mask-kind KIND") != std::string::npos);
   CHECK(sh(dip + " 2>/dev/null") == 2);
+}
+
+TEST_CASE("apps cli: dip-bench (real processes): the ViT nets and bad flags") {
+  const std::string bench = self_dir() + "/dip-bench";
+  if (!std::filesystem::exists(bench)) {
+    MESSAGE("no dip-bench binary next to the test binary (", bench, "); process tests skipped");
+    return;
+  }
+  ScratchDir dir;
+  auto sh = [](const std::string& cmd) {
+    const int raw = std::system(cmd.c_str());
+    return WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
+  };
+  // A tiny ViT, one iteration: the JSON line names the net and counts the parameters of the config
+  // the flags describe (the variant's defaults with --patch/--width/--depth/--heads overridden).
+  const std::string tiny = " --net vit --size 16 --patch 8 --width 16 --depth 1 --heads 2 --mlp-ratio 2";
+  REQUIRE(sh(bench + tiny + " --device cpu --threads 1 --iters 1 --warmup 0 >" + (dir / "o.txt")) == 0);
+  const std::string out = dip::test::read_file(dir / "o.txt");
+  VitConfig cfg = vit_defaults("vit");
+  cfg.image_height = cfg.image_width = 16;
+  cfg.width = 16, cfg.depth = 1, cfg.heads = 2, cfg.mlp_ratio = 2;
+  Rng rng(0);
+  const auto net = make_vit(cfg, rng);
+  for (const std::string& key : {std::string("\"net\":\"vit\""), "\"desc\":\"" + net->name() + "\"",
+                                 "\"params\":" + std::to_string(net->num_parameters()) + ",",
+                                 std::string("\"precision\":\"fp32\""), std::string("\"device\":\"cpu\"")})
+    CHECK_MESSAGE(out.find(key) != std::string::npos, key, " in ", out);
+
+  // Each bad command line: exit status 2, one line on stderr naming the problem.
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {" --net vit --size 16 --device cpu --precision tf32", "tf32"},  // the CPU computes in fp32 only
+      {" --net skip --precision fp16", "--precision"},
+      {" --net vit --size 100", "multiple of 8"},
+      {" --net vit-na --size 24", "multiple of 16"},
+      {" --net skip --width 64", "--net vit"},
+      {" --net skip --size 32", "at least 33"},
+      {" --net transformer", "unknown network"},
+      {" --net vit --size 16 --device cpu --width 30 --heads 4", "multiple of heads"},  // make_vit's check
+  };
+  for (const auto& [args, expect] : bad) {
+    CHECK_MESSAGE(sh(bench + args + " >/dev/null 2>" + (dir / "e.txt")) == 2, args);
+    const std::string err = dip::test::read_file(dir / "e.txt");
+    CHECK_MESSAGE(err.find(expect) != std::string::npos, args, " -> ", err);
+    CHECK_MESSAGE(std::count(err.begin(), err.end(), '\n') == 1, args, " -> ", err);
+  }
 }
