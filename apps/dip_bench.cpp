@@ -17,6 +17,8 @@
 #include <string>
 #include <vector>
 
+#include "apps/lib/user_error.h"
+#include "apps/lib/vit_options.h"
 #include "autograd/functions.h"
 #include "gpu/runtime.h"
 #include "nn/skip.h"
@@ -31,7 +33,7 @@ namespace {
 const char* kUsage =
     "usage: dip-bench --net skip|vit|vit-ms|vit-na --size N [--device cpu|cuda|auto] [--iters K]\n"
     "                 [--warmup W] [--threads T] [--precision fp32|tf32]\n"
-    "                 [--patch P] [--width D] [--depth L] [--heads H] [--mlp-ratio R]\n"
+    "                 [Transformer options of dip: --patch P --width D --neighborhood K ...]\n"
     "\n"
     "Times whole DIP training iterations (zero_grad, forward, mse_loss, backward, Adam step) of a\n"
     "generator on a (1, 32, N, N) noise input U(0, 0.1) against a fixed (1, 3, N, N) target, and\n"
@@ -43,7 +45,7 @@ const char* kUsage =
     "                           reflection padding), Adam lr 0.01\n"
     "                    vit, vit-ms, vit-na: the Transformer generators of nn/vit.h with their\n"
     "                           defaults (vit: patch 8, width 256, depth 6, 8 heads, MLP ratio 4)\n"
-    "                           and their tuned Adam lr (vit 1e-3, vit-ms/vit-na 2e-3)\n"
+    "                           and their tuned Adam lr (vit 1e-3, vit-ms 2e-3, vit-na 3e-3)\n"
     "  --size N          image side in pixels (default 128); skip: at least 33; vit: a multiple of\n"
     "                    the patch; vit-ms, vit-na: a multiple of patch x 2^(stages-1)\n"
     "  --device D        cpu, cuda, or auto = cuda when a GPU is usable (default auto)\n"
@@ -52,9 +54,11 @@ const char* kUsage =
     "  --threads T       CPU threads for the kernels (default: all cores)\n"
     "  --precision P     CUDA matrix products in fp32 or tf32 (default: the GPU's, tf32 on sm_80+);\n"
     "                    the CPU computes in fp32 only\n"
-    "  --patch P, --width D, --depth L, --heads H, --mlp-ratio R\n"
-    "                    override the Transformer variant's defaults (as dip's options of the same\n"
-    "                    names: --width alone keeps the head size width/heads)\n"
+    "  --patch P, --width D, --depth L, --heads H, --mlp-ratio R, --window W, --neighborhood K,\n"
+    "  --positional, --stages S, --stage-widths, --stage-depths, --noise-every-stage,\n"
+    "  --pos-every-stage\n"
+    "                    override the Transformer variant's defaults, exactly as `dip` takes them\n"
+    "                    (dip denoise --help; --width alone keeps the head size width/heads)\n"
     "  --help            this text\n";
 
 struct Args {
@@ -65,8 +69,9 @@ struct Args {
   int warmup = 2;
   int threads = 0;        // 0: all cores
   std::string precision;  // "fp32", "tf32" or empty: the device's default
-  // Transformer overrides; -1: the variant's default.
-  int patch = -1, width = -1, depth = -1, heads = -1, mlp_ratio = -1;
+  // Transformer options (--patch, --width, ...), exactly as dip takes them (apps/lib/vit_options.h).
+  std::vector<std::string> vit_argv;
+  apps::Args vit;
 };
 
 // Bad command lines end here: one line on stderr, exit status 2.
@@ -88,48 +93,39 @@ bool is_vit(const std::string& net) {
   return std::find(variants.begin(), variants.end(), net) != variants.end();
 }
 
-// The variant's defaults with the command line's overrides, with the same meaning as dip's options
-// (apps/lib/vit_options.cpp): an explicit width replaces per-stage widths and keeps the head size
-// unless --heads is given too; an explicit depth replaces per-stage depths.
+// The variant's defaults with the command line's Transformer options applied as dip applies them.
 VitConfig vit_config(const Args& a) {
   VitConfig cfg = vit_defaults(a.net);
+  apps::apply_vit_options(a.vit, a.net, cfg);
   cfg.in_channels = 32;
   cfg.out_channels = 3;
   cfg.image_height = cfg.image_width = a.size;
-  if (a.patch >= 0) cfg.patch = a.patch;
-  if (a.width >= 0) {
-    const int head_size = cfg.width / cfg.heads;
-    cfg.width = a.width;
-    cfg.stage_widths.clear();
-    if (a.heads < 0) cfg.heads = std::max(1, cfg.width / head_size);
-  }
-  if (a.depth >= 0) {
-    cfg.depth = a.depth;
-    cfg.stage_depths.clear();
-  }
-  if (a.heads >= 0) cfg.heads = a.heads;
-  if (a.mlp_ratio >= 0) cfg.mlp_ratio = a.mlp_ratio;
   return cfg;
 }
 
-// The Args field a Transformer flag sets, or null.
-int* vit_field(Args& a, const std::string& flag) {
-  if (flag == "--patch") return &a.patch;
-  if (flag == "--width") return &a.width;
-  if (flag == "--depth") return &a.depth;
-  if (flag == "--heads") return &a.heads;
-  if (flag == "--mlp-ratio") return &a.mlp_ratio;
+// The spec of a Transformer option ("--window" -> its OptionSpec), or null.
+const apps::OptionSpec* vit_spec(const std::string& flag) {
+  static const std::vector<apps::OptionSpec> specs = apps::vit_options();
+  for (const apps::OptionSpec& s : specs)
+    if (flag == "--" + s.name) return &s;
   return nullptr;
 }
 
 Args parse_args(int argc, char** argv) {
   Args a;
-  bool vit_option = false;
   for (int i = 1; i < argc; ++i) {
     const std::string flag = argv[i];
     if (flag == "--help" || flag == "-h") {
       std::fputs(kUsage, stdout);
       std::exit(0);
+    }
+    if (const apps::OptionSpec* spec = vit_spec(flag)) {
+      a.vit_argv.push_back(flag);
+      if (spec->type != apps::OptionSpec::Type::Flag) {
+        if (i + 1 >= argc) usage_error("missing value after " + flag);
+        a.vit_argv.push_back(argv[++i]);
+      }
+      continue;
     }
     if (i + 1 >= argc) usage_error("missing value after " + flag);
     const char* value = argv[++i];
@@ -147,9 +143,6 @@ Args parse_args(int argc, char** argv) {
       a.threads = parse_int(flag, value, 1);
     } else if (flag == "--precision") {
       a.precision = value;
-    } else if (int* field = vit_field(a, flag)) {
-      *field = parse_int(flag, value, flag == "--depth" ? 0 : 1);
-      vit_option = true;
     } else {
       usage_error("unknown option '" + flag + "'");
     }
@@ -160,8 +153,16 @@ Args parse_args(int argc, char** argv) {
     usage_error("--device must be cpu, cuda or auto, got '" + a.device + "'");
   if (!a.precision.empty() && a.precision != "fp32" && a.precision != "tf32")
     usage_error("--precision must be fp32 or tf32, got '" + a.precision + "'");
+  try {
+    a.vit = apps::parse_options(apps::vit_options(), a.vit_argv, "dip-bench");
+    if (a.net == "skip") {
+      VitConfig unused;
+      apps::apply_vit_options(a.vit, a.net, unused);  // refuses Transformer options with skip
+    }
+  } catch (const apps::UserError& e) {
+    usage_error(e.what());
+  }
   if (a.net == "skip") {
-    if (vit_option) usage_error("--patch, --width, --depth, --heads and --mlp-ratio set a Transformer; use --net vit");
     if (a.size < 33) usage_error("--size must be at least 33 for the skip net (five stride-2 scales), got " +
                                  std::to_string(a.size));
   } else {
