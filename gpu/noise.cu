@@ -8,12 +8,11 @@ namespace dip::gpu {
 
 namespace {
 
-__global__ void normal_noise_kernel(float* __restrict__ v, int64_t n, float stddev, uint64_t seed,
-                                    uint64_t counter) {
+__global__ void normal_noise_kernel(float* __restrict__ v, int64_t n, float stddev, uint64_t key) {
   using namespace noise_detail;
   const int64_t p = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (2 * p >= n) return;
-  const uint64_t bits = pair_bits(seed, counter, static_cast<uint64_t>(p));
+  const uint64_t bits = pair_bits(key, static_cast<uint64_t>(p));
   // Accurate (not __logf/__cosf) so the values match the CPU's to a few ulp.
   const float r = stddev * sqrtf(-2.f * logf(uniform_open(bits)));
   float s, c;
@@ -34,8 +33,8 @@ void normal_noise_(Tensor& out, float stddev, uint64_t seed, uint64_t counter) {
   constexpr int kThreads = 256;
   const int64_t blocks = (pairs + kThreads - 1) / kThreads;
   DIP_CHECK(blocks <= INT_MAX, "normal_noise_: ", n, " values exceed the CUDA grid");
-  gpu::normal_noise_kernel<<<static_cast<unsigned>(blocks), kThreads, 0, gpu::stream()>>>(out.data(), n, stddev,
-                                                                                        seed, counter);
+  gpu::normal_noise_kernel<<<static_cast<unsigned>(blocks), kThreads, 0, gpu::stream()>>>(
+      out.data(), n, stddev, noise_detail::stream_key(seed, counter));
   DIP_CUDA_CHECK_LAUNCH();
 }
 

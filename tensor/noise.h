@@ -24,10 +24,13 @@ constexpr uint64_t mix64(uint64_t x) {
   return x ^ (x >> 31);
 }
 
-// 64 random bits for the pair p of (seed, counter).
-constexpr uint64_t pair_bits(uint64_t seed, uint64_t counter, uint64_t p) {
-  return mix64(mix64(mix64(seed + 0x9E3779B97F4A7C15ULL) ^ counter) + p * 0x9E3779B97F4A7C15ULL);
+// The key of the stream (seed, counter), computed once per fill.
+constexpr uint64_t stream_key(uint64_t seed, uint64_t counter) {
+  return mix64(mix64(seed + 0x9E3779B97F4A7C15ULL) ^ counter);
 }
+
+// 64 random bits for the pair p of a stream.
+constexpr uint64_t pair_bits(uint64_t key, uint64_t p) { return mix64(key + p * 0x9E3779B97F4A7C15ULL); }
 
 // Two uniforms from 24 bits each: u1 in (0, 1] (log(u1) is finite), u2 in [0, 1).
 constexpr float uniform_open(uint64_t bits) { return (float((bits >> 40) & 0xFFFFFF) + 1.f) * (1.f / 16777216.f); }

@@ -10,9 +10,10 @@ void normal_noise_(Tensor& out, float stddev, uint64_t seed, uint64_t counter) {
   float* v = out.data();
   const int64_t n = out.numel(), pairs = (n + 1) / 2;
   constexpr float kTwoPi = 6.28318530717958647692f;
+  const uint64_t key = stream_key(seed, counter);
 #pragma omp parallel for schedule(static) if (pairs > 16384)
   for (int64_t p = 0; p < pairs; ++p) {
-    const uint64_t bits = pair_bits(seed, counter, static_cast<uint64_t>(p));
+    const uint64_t bits = pair_bits(key, static_cast<uint64_t>(p));
     const float r = stddev * std::sqrt(-2.f * std::log(uniform_open(bits)));
     const float angle = kTwoPi * uniform_closed(bits);
     v[2 * p] = r * std::cos(angle);
