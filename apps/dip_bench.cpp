@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "apps/lib/stopping.h"
 #include "apps/lib/user_error.h"
 #include "apps/lib/vit_options.h"
 #include "autograd/functions.h"
@@ -32,7 +33,7 @@ namespace {
 
 const char* kUsage =
     "usage: dip-bench --net skip|vit|vit-ms|vit-na --size N [--device cpu|cuda|auto] [--iters K]\n"
-    "                 [--warmup W] [--threads T] [--precision fp32|tf32]\n"
+    "                 [--warmup W] [--threads T] [--precision fp32|tf32] [--stop wmv|emv]\n"
     "                 [Transformer options of dip: --patch P --width D --neighborhood K ...]\n"
     "\n"
     "Times whole DIP training iterations (zero_grad, forward, mse_loss, backward, Adam step) of a\n"
@@ -54,6 +55,10 @@ const char* kUsage =
     "  --threads T       CPU threads for the kernels (default: all cores)\n"
     "  --precision P     CUDA matrix products in fp32 or tf32 (default: the GPU's, tf32 on sm_80+);\n"
     "                    the CPU computes in fp32 only\n"
+    "  --stop RULE       also time iterations that feed dip's stopping signals (wmv or emv, with\n"
+    "                    dip's defaults: window 100, checked every 10 iterations), alternating with\n"
+    "                    plain ones in the same run; adds stop_median_ms, signal_ms (the signals'\n"
+    "                    own cost per iteration, timed alone) and signal_pct (its share of an iteration)\n"
     "  --patch P, --width D, --depth L, --heads H, --mlp-ratio R, --window W, --neighborhood K,\n"
     "  --positional, --stages S, --stage-widths, --stage-depths, --noise-every-stage,\n"
     "  --pos-every-stage\n"
@@ -69,6 +74,7 @@ struct Args {
   int warmup = 2;
   int threads = 0;        // 0: all cores
   std::string precision;  // "fp32", "tf32" or empty: the device's default
+  std::string stop;       // "wmv", "emv" or empty: time the stopping signals too
   // Transformer options (--patch, --width, ...), exactly as dip takes them (apps/lib/vit_options.h).
   std::vector<std::string> vit_argv;
   apps::Args vit;
@@ -143,6 +149,11 @@ Args parse_args(int argc, char** argv) {
       a.threads = parse_int(flag, value, 1);
     } else if (flag == "--precision") {
       a.precision = value;
+    } else if (flag == "--stop") {
+      a.stop = value;
+      if (a.stop != "wmv" && a.stop != "emv" && a.stop != "fixed")
+        usage_error("--stop must be fixed, wmv or emv, got '" + a.stop + "'");
+      if (a.stop == "fixed") a.stop.clear();  // plain iterations only
     } else {
       usage_error("unknown option '" + flag + "'");
     }
@@ -228,22 +239,48 @@ int run(const Args& args) {
 
   auto iteration = [&] {
     opt.zero_grad();
-    Variable loss = mse_loss((*net)(z), target);
+    Variable out = (*net)(z);  // (1, 3, N, N)
+    Variable loss = mse_loss(out, target);
     loss.backward();
     opt.step();
+    return out.data();
+  };
+  // The stopping signals as the trainer feeds them: every output in, a check every K iterations.
+  apps::StopOptions stop_options;
+  stop_options.kind = args.stop == "emv" ? apps::StopKind::Emv : apps::StopKind::Wmv;
+  apps::StopSignals signals(stop_options);
+  int signal_iter = 0;
+  auto feed_signals = [&](const Tensor& out) {
+    signals.add(++signal_iter, out);
+    if (signals.is_check(signal_iter)) signals.check();
   };
   auto sync = [&] {
     if (device == Device::CUDA) gpu::synchronize();
   };
 
+  auto since = [](std::chrono::steady_clock::time_point t0) {
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  };
   for (int i = 0; i < args.warmup; ++i) iteration();
   sync();
-  std::vector<double> ms;
+  std::vector<double> ms, stop_ms, signal_ms;
   for (int i = 0; i < args.iters; ++i) {
-    const auto t0 = std::chrono::steady_clock::now();
+    auto t0 = std::chrono::steady_clock::now();
     iteration();
     sync();
-    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    ms.push_back(since(t0));
+    if (args.stop.empty()) continue;
+    // The same iteration followed by the signals' update, then the update alone on that output
+    // (its cost is below the iterations' run-to-run spread, so it is also timed by itself).
+    t0 = std::chrono::steady_clock::now();
+    Tensor out = iteration();
+    feed_signals(out);
+    sync();
+    stop_ms.push_back(since(t0));
+    t0 = std::chrono::steady_clock::now();
+    for (int r = 0; r < 10; ++r) feed_signals(out);
+    sync();
+    signal_ms.push_back(since(t0) / 10);
   }
 
   double peak_mib;
@@ -254,12 +291,22 @@ int run(const Args& args) {
     getrusage(RUSAGE_SELF, &usage);
     peak_mib = double(usage.ru_maxrss) / 1024.0;  // ru_maxrss is in KiB on Linux
   }
+  std::string stop_fields;
+  if (!args.stop.empty()) {
+    char buf[256];
+    std::snprintf(buf, sizeof buf,
+                  ",\"stop\":\"%s\",\"stop_median_ms\":%.3f,\"signal_ms\":%.4f,\"signal_pct\":%.3f,"
+                  "\"signal_mib\":%.2f",
+                  args.stop.c_str(), median(stop_ms), median(signal_ms), 100.0 * median(signal_ms) / median(ms),
+                  double(signals.bytes()) / (1024.0 * 1024.0));
+    stop_fields = buf;
+  }
   std::printf(
       "{\"net\":\"%s\",\"desc\":\"%s\",\"size\":%d,\"device\":\"%s\",\"precision\":\"%s\",\"threads\":%d,"
-      "\"iters\":%d,\"median_ms\":%.3f,\"min_ms\":%.3f,\"params\":%lld,\"peak_mib\":%.1f}\n",
+      "\"iters\":%d,\"median_ms\":%.3f,\"min_ms\":%.3f,\"params\":%lld,\"peak_mib\":%.1f%s}\n",
       args.net.c_str(), json_escape(desc).c_str(), n, device_name(device), precision, cpu::num_threads(),
       args.iters, median(ms), *std::min_element(ms.begin(), ms.end()),
-      static_cast<long long>(net->num_parameters()), peak_mib);
+      static_cast<long long>(net->num_parameters()), peak_mib, stop_fields.c_str());
   return 0;
 }
 

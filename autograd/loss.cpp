@@ -21,4 +21,12 @@ Variable tv_loss(const Variable& x) {
                      });
 }
 
+Variable isotropic_tv_loss(const Variable& x, float eps) {
+  Tensor tx = x.data();
+  return make_result("isotropic_tv_loss", isotropic_tv_loss_forward(tx, eps), {x},
+                     [tx, eps](const Tensor& g, const std::vector<bool>&) -> std::vector<Tensor> {
+                       return {isotropic_tv_loss_backward(tx, eps, g)};
+                     });
+}
+
 }  // namespace dip

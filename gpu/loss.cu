@@ -1,6 +1,8 @@
 // CUDA kernels of tensor/loss.h. The forward losses are deterministic whole-tensor sums
 // (gpu/reduce.cuh) written to a (1) device tensor; the backward kernels read grad_loss from device
 // memory, so nothing here waits for the host (a training step can be captured as a CUDA graph).
+#include <cmath>
+
 #include "gpu/reduce.cuh"
 #include "tensor/loss.h"
 
@@ -25,6 +27,11 @@ void check_grad_loss(const char* op, const Tensor& grad_loss) {
             ": the loss gradient must be one element on the GPU, got ", describe(grad_loss));
 }
 
+void check_eps(const char* op, float eps) {
+  DIP_CHECK(eps > 0.f && std::isfinite(eps), op, ": eps must be a finite number > 0 (it keeps sqrt(dx^2 + dy^2 + eps) ",
+            "differentiable where the image is flat), got ", eps);
+}
+
 __device__ __forceinline__ float sign(float v) { return float(v > 0.f) - float(v < 0.f); }  // sign(0) = 0
 
 struct SquaredDiff {
@@ -47,6 +54,30 @@ struct TvTerm {
     if (col + 1 < w) acc += fabsf(x[i + 1] - v);
     if (row + 1 < h) acc += fabsf(x[i + w] - v);
     return acc;
+  }
+};
+
+// r = sqrt(dx^2 + dy^2 + eps) at element i (row `row`, column `col` of its plane), with the forward
+// differences dx (0 in the last column) and dy (0 in the last row); the same float arithmetic as the
+// CPU's isotropic_tv_row_terms.
+struct IsoTvDiffs {
+  float dx, dy, r;
+};
+__device__ __forceinline__ IsoTvDiffs iso_tv_diffs(const float* __restrict__ x, int64_t i, int64_t row, int64_t col,
+                                                   int64_t h, int64_t w, float eps) {
+  const float v = x[i];
+  const float dx = col + 1 < w ? x[i + 1] - v : 0.f;
+  const float dy = row + 1 < h ? x[i + w] - v : 0.f;
+  return {dx, dy, sqrtf(dx * dx + dy * dy + eps)};
+}
+
+// Element i adds sqrt(dx^2 + dy^2 + eps).
+struct IsoTvTerm {
+  const float* x;
+  int64_t h, w;
+  float eps;
+  __device__ __forceinline__ double operator()(int64_t i) const {
+    return iso_tv_diffs(x, i, (i / w) % h, i % w, h, w, eps).r;
   }
 };
 
@@ -75,6 +106,29 @@ __global__ void tv_backward_kernel(const float* __restrict__ x, const float* __r
     if (row > 0) g += sign(v - x[i - w]);
     if (row + 1 < h) g -= sign(x[i + w] - v);
     gx[i] = scale * g;
+  }
+}
+
+// A gather: x[i, j] enters r[i, j] (through dx and dy, weight -1 each), r[i, j-1] (through
+// dx[i, j-1], +1) and r[i-1, j] (through dy[i-1, j], +1); each thread recomputes the three r it needs.
+__global__ void isotropic_tv_backward_kernel(const float* __restrict__ x, const float* __restrict__ grad_loss,
+                                             float inv_n, float eps, int64_t h, int64_t w, int64_t n,
+                                             float* __restrict__ gx) {
+  const float scale = grad_loss[0] * inv_n;
+  const int64_t stride = int64_t(gridDim.x) * blockDim.x;
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
+    const int64_t col = i % w, row = (i / w) % h;
+    const IsoTvDiffs c = iso_tv_diffs(x, i, row, col, h, w, eps);
+    float left = 0.f, above = 0.f;
+    if (col > 0) {
+      const IsoTvDiffs l = iso_tv_diffs(x, i - 1, row, col - 1, h, w, eps);
+      left = l.dx / l.r;
+    }
+    if (row > 0) {
+      const IsoTvDiffs a = iso_tv_diffs(x, i - w, row - 1, col, h, w, eps);
+      above = a.dy / a.r;
+    }
+    gx[i] = scale * (left + above - (c.dx / c.r + c.dy / c.r));
   }
 }
 
@@ -121,6 +175,27 @@ Tensor tv_loss_backward(const Tensor& x, const Tensor& grad_loss) {
   const int64_t n = x.numel();
   gpu::tv_backward_kernel<<<gpu::blocks_for(n), 256, 0, gpu::stream()>>>(
       x.data(), grad_loss.data(), 1.f / static_cast<float>(n), d.h, d.w, n, gx.data());
+  DIP_CUDA_CHECK_LAUNCH();
+  return gx;
+}
+
+Tensor isotropic_tv_loss_forward(const Tensor& x, float eps) {
+  const gpu::Planes d = gpu::check_image("isotropic_tv_loss", x);
+  gpu::check_eps("isotropic_tv_loss", eps);
+  Tensor loss = Tensor::empty({1}, Device::CUDA);
+  const int64_t n = x.numel();
+  gpu::sum_all_into(gpu::IsoTvTerm{x.data(), d.h, d.w, eps}, n, 1.0 / double(n), loss.data());
+  return loss;
+}
+
+Tensor isotropic_tv_loss_backward(const Tensor& x, float eps, const Tensor& grad_loss) {
+  const gpu::Planes d = gpu::check_image("isotropic_tv_loss_backward", x);
+  gpu::check_eps("isotropic_tv_loss_backward", eps);
+  gpu::check_grad_loss("isotropic_tv_loss_backward", grad_loss);
+  Tensor gx = Tensor::empty(x.shape(), Device::CUDA);
+  const int64_t n = x.numel();
+  gpu::isotropic_tv_backward_kernel<<<gpu::blocks_for(n), 256, 0, gpu::stream()>>>(
+      x.data(), grad_loss.data(), 1.f / static_cast<float>(n), eps, d.h, d.w, n, gx.data());
   DIP_CUDA_CHECK_LAUNCH();
   return gx;
 }

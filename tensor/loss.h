@@ -2,6 +2,14 @@
 //   mse_loss = mean((y - target)^2)
 //   tv_loss  = (sum |x[., ., i, j+1] - x[., ., i, j]| + sum |x[., ., i+1, j] - x[., ., i, j]|) / numel(x)
 //              anisotropic total variation of an (N, C, H, W) image.
+//   isotropic_tv_loss (DIP-TV; Liu, Sun, Xu, Kamilov, ICASSP 2019): with forward differences
+//     dx[i, j] = x[., ., i, j+1] - x[., ., i, j]   (0 in the last column)
+//     dy[i, j] = x[., ., i+1, j] - x[., ., i, j]   (0 in the last row)
+//   isotropic_tv_loss(x, eps) = sum over all elements of sqrt(dx^2 + dy^2 + eps) / numel(x)
+//     per channel (every leading dimension is a plane), normalised per pixel like tv_loss so one
+//     weight means the same on any image size. eps > 0 makes it differentiable where dx = dy = 0;
+//     a constant image scores sqrt(eps).
+// Both TVs take any rank >= 2 (the last two dimensions are (H, W)).
 // Backward kernels take grad_loss, the (1) gradient of the loss, so they work on either device.
 #pragma once
 #include "tensor/dispatch.h"
@@ -14,7 +22,12 @@ namespace dip {
   /* dL/dy = grad_loss * 2 (y - target) / numel */                                          \
   Tensor mse_loss_backward(const Tensor& y, const Tensor& target, const Tensor& grad_loss); \
   Tensor tv_loss_forward(const Tensor& x);                                                  \
-  Tensor tv_loss_backward(const Tensor& x, const Tensor& grad_loss);
+  Tensor tv_loss_backward(const Tensor& x, const Tensor& grad_loss);                        \
+  /* eps > 0 (checked). With r = sqrt(dx^2 + dy^2 + eps), a gather (no atomics):            \
+     dL/dx[i, j] = grad_loss / numel * (-(dx + dy) / r at [i, j]                             \
+                   + dx / r at [i, j-1] (j > 0) + dy / r at [i-1, j] (i > 0)) */               \
+  Tensor isotropic_tv_loss_forward(const Tensor& x, float eps);                             \
+  Tensor isotropic_tv_loss_backward(const Tensor& x, float eps, const Tensor& grad_loss);
 
 namespace cpu { DIP_LOSS_KERNELS }
 namespace cuda { DIP_LOSS_KERNELS }
@@ -31,6 +44,12 @@ inline Tensor mse_loss_backward(const Tensor& y, const Tensor& target, const Ten
 inline Tensor tv_loss_forward(const Tensor& x) { return DIP_DISPATCH(x.device(), tv_loss_forward, x); }
 inline Tensor tv_loss_backward(const Tensor& x, const Tensor& grad_loss) {
   return DIP_DISPATCH(x.device(), tv_loss_backward, x, grad_loss);
+}
+inline Tensor isotropic_tv_loss_forward(const Tensor& x, float eps) {
+  return DIP_DISPATCH(x.device(), isotropic_tv_loss_forward, x, eps);
+}
+inline Tensor isotropic_tv_loss_backward(const Tensor& x, float eps, const Tensor& grad_loss) {
+  return DIP_DISPATCH(x.device(), isotropic_tv_loss_backward, x, eps, grad_loss);
 }
 
 }  // namespace dip

@@ -155,7 +155,7 @@ TEST_CASE("apps metrics: PSNR definition, clipping of the estimate, JSON nulls")
   m.trace = {{0, 0.5, 12.0, std::nullopt}, {1, 0.25, 13.0, std::nullopt}};
   const std::string j = metrics_json(m);
   for (const char* key : {"\"task\": \"denoise\"", "\"size\": [64, 96]", "\"final_psnr\": 25.5", "\"avg_psnr\": null",
-                          "\"best_iter\": null", "\"trace\": [", "{\"iter\": 1, \"loss\": 0.25, \"psnr\": 13, \"psnr_avg\": null}"})
+                          "\"best_iter\": null", "\"trace\": [", "{\"iter\": 1, \"loss\": 0.25, \"psnr\": 13, \"psnr_avg\": null, \"mse\": null"})
     CHECK_MESSAGE(j.find(key) != std::string::npos, key);
   const std::string svg = curve_svg(m.trace);
   CHECK(svg.find("<svg") == 0);

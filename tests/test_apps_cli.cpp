@@ -145,6 +145,35 @@ TEST_CASE("apps cli: every task runs a few iterations on a tiny image and writes
   }
 }
 
+TEST_CASE("apps cli: every task takes a stopping rule and the TV regulariser") {
+  ScratchDir dir;
+  const std::string img = write_test_png(dir / "img.png", 64, 64);
+  const std::string nf = write_test_png(dir / "nf.png", 64, 64, 1);
+  const std::vector<std::vector<std::string>> tasks = {
+      {"denoise", "--image", img}, {"sr", "--image", img}, {"inpaint", "--image", img},
+      {"flash", "--flash", img, "--noflash", nf}, {"jpeg", "--image", img, "--quality", "10"}};
+  int n = 0;
+  for (std::vector<std::string> args : tasks) {
+    const std::string rule = n % 2 ? "emv" : "wmv", out = dir / ("o" + std::to_string(n++));
+    for (const std::string a : {"--device", "cpu", "--iters", "12", "--every", "1", "--quiet", "--stop-window", "4",
+                                "--stop-check", "2", "--stop-patience", "4", "--tv", "0.01", "--out"})
+      args.push_back(a);
+    args.push_back(out);
+    args.push_back("--stop");
+    args.push_back(rule);
+    std::string error;
+    REQUIRE_MESSAGE(run_cli(args, &error) == 0, args[0], ": ", error);
+    const std::string j = dip::test::read_file(out + "/metrics.json");
+    for (const std::string key : {"\"rule\": \"" + rule + "\", \"window\": 4, \"patience\": 4, \"min_iter\": 0, "
+                                  "\"check_every\": 2", std::string("\"tv\": 0.01"), std::string("\"wmv\": "),
+                                  std::string("\"gap_db\": ")})
+      CHECK_MESSAGE(j.find(key) != std::string::npos, args[0], ": ", key, "\n", j);
+    CHECK_MESSAGE(j.find("\"t_star\": null") == std::string::npos, args[0], j);
+    CHECK_MESSAGE(j.find("\"gap_db\": null") == std::string::npos, args[0], j);
+    CHECK(dip::test::read_file(out + "/curve.svg").find("t* (") != std::string::npos);
+  }
+}
+
 TEST_CASE("apps cli: --size resizes, odd sizes are centre-cropped to multiples of 32 (64 for inpainting)") {
   ScratchDir dir;
   const std::string img = write_test_png(dir / "wide.png", 100, 150);
@@ -186,6 +215,11 @@ TEST_CASE("apps cli: bad input -> one-line error, exit status 2, no output direc
   check_bad(dir, {"denoise", "--image", img, "--sigma", "-3"}, "out of range");
   check_bad(dir, {"denoise", "--image", img, "--iters", "0"}, "out of range");
   check_bad(dir, {"denoise", "--image", img, "--lr", "fast"}, "not a number");
+  check_bad(dir, {"denoise", "--image", img, "--stop", "foo"}, "not one of fixed, wmv, emv");
+  check_bad(dir, {"denoise", "--image", img, "--stop-window", "0"}, "out of range");
+  check_bad(dir, {"denoise", "--image", img, "--stop-window", "15"}, "multiple of the check interval");
+  check_bad(dir, {"denoise", "--image", img, "--stop-patience", "-5"}, "out of range");
+  check_bad(dir, {"denoise", "--image", img, "--tv", "-0.1"}, "out of range");
   check_bad(dir, {"sr", "--image", img, "--factor", "3"}, "not one of 2, 4, 8");
   check_bad(dir, {"denoise", "--image", img, "--device", "tpu"}, "not one of auto, cpu, cuda");
   check_bad(dir, {"denoise"}, "give either --image");

@@ -344,10 +344,27 @@ TEST_CASE("cuda: losses match the CPU; backward takes grad_loss on the device" *
     check_near("tv_loss random" + n, tv_loss_forward(on_gpu(r)), tv_loss_forward(r), kSums);
     check_near("tv_loss_backward random" + n, tv_loss_backward(on_gpu(r), grad_loss_gpu), tv_loss_backward(r, grad_loss),
                kSums);
+    // Isotropic TV on the same inputs: the default eps (random ones have differences near 0, where
+    // r ~ sqrt(eps)) and a large eps that dominates small differences.
+    for (float eps : {1e-8f, 0.5f}) {
+      const std::string e = n + (eps < 1e-3f ? " eps 1e-8" : " eps 0.5");
+      check_near("isotropic_tv_loss" + e, isotropic_tv_loss_forward(on_gpu(x), eps), isotropic_tv_loss_forward(x, eps),
+                 kSums);
+      check_near("isotropic_tv_loss_backward" + e, isotropic_tv_loss_backward(on_gpu(x), eps, grad_loss_gpu),
+                 isotropic_tv_loss_backward(x, eps, grad_loss), kSums);
+      check_near("isotropic_tv_loss random" + e, isotropic_tv_loss_forward(on_gpu(r), eps),
+                 isotropic_tv_loss_forward(r, eps), kSums);
+      check_near("isotropic_tv_loss_backward random" + e, isotropic_tv_loss_backward(on_gpu(r), eps, grad_loss_gpu),
+                 isotropic_tv_loss_backward(r, eps, grad_loss), kSums);
+    }
   }
   Tensor gy = on_gpu(random_tensor({2, 3}, 1));
   CHECK_THROWS_AS(mse_loss_backward(gy, gy, grad_loss), Error);  // grad_loss must be on the GPU
   CHECK_THROWS_AS(tv_loss_forward(on_gpu(Tensor::zeros({5}))), Error);
+  CHECK_THROWS_AS(isotropic_tv_loss_forward(on_gpu(Tensor::zeros({5})), 1e-8f), Error);  // rank 1
+  CHECK_THROWS_AS(isotropic_tv_loss_forward(gy, 0.f), Error);                            // eps <= 0
+  CHECK_THROWS_AS(isotropic_tv_loss_backward(gy, -1.f, grad_loss_gpu), Error);
+  CHECK_THROWS_AS(isotropic_tv_loss_backward(gy, 1e-8f, grad_loss), Error);  // grad_loss must be on the GPU
 }
 
 // ---- Adam -------------------------------------------------------------------------------
@@ -488,11 +505,18 @@ TEST_CASE("cuda: gradient checks" * needs_gpu()) {
     }
   }
   SUBCASE("losses") {
-    uint64_t seed = 600;
+    uint64_t seed = 600, iso_seed = 620;
     for (const Shape& s : {Shape{2, 3, 5, 7}, Shape{1, 2, 1, 6}, Shape{1, 2, 5, 1}}) {
       Tensor y = random_tensor(s, seed++), t = random_tensor(s, seed++);
       check_gradients("cuda mse_loss", [](auto& v) { return mse_loss(v[0], v[1]); }, {y, t}, opt, {1});
       check_gradients("cuda tv_loss", [](auto& v) { return tv_loss(v[0]); }, {checkerboard(s, seed++)}, opt);
+      // atol lowered to 5e-5 as in the CPU test (gradients are O(1 / numel)).
+      dip::test::GradCheck iso = opt;
+      iso.atol = 5e-5f;
+      check_gradients("cuda isotropic_tv_loss", [](auto& v) { return isotropic_tv_loss(v[0]); },
+                      {checkerboard(s, iso_seed++)}, iso);
+      check_gradients("cuda isotropic_tv_loss eps 0.5", [](auto& v) { return isotropic_tv_loss(v[0], 0.5f); },
+                      {random_tensor(s, iso_seed++)}, iso);
     }
   }
 }

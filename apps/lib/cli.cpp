@@ -1,11 +1,15 @@
 #include "apps/lib/cli.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <exception>
 #include <new>
 
+#include "apps/lib/atomic_file.h"
 #include "apps/lib/interrupt.h"
 #include "apps/lib/run.h"
+#include "apps/lib/study_report.h"
+#include "apps/lib/study_run.h"
 #include "apps/lib/tasks.h"
 #include "apps/lib/user_error.h"
 #include "apps/lib/vit_options.h"
@@ -20,6 +24,8 @@ std::string general_help() {
     std::string name = "  " + t.name;
     s += name + std::string(12 - name.size(), ' ') + t.summary + "\n";
   }
+  s += "  study       learn the iteration count on a training set, test it and the stopping rules\n"
+       "              (dip study run ..., dip study report STUDY; see dip study --help)\n";
   s += "\nexample: dip denoise --image data/astronaut.png --sigma 25 --out out/denoise\n";
   return s;
 }
@@ -50,6 +56,53 @@ int fail(int status, const std::string& message, std::string* error) {
 
 }  // namespace
 
+// The exit status of `body`, with every failure turned into one line on stderr.
+template <typename Body>
+int guarded(Body body, std::string* error) {
+  try {
+    reset_interrupt();
+    return body();
+  } catch (const UserError& e) {
+    return fail(2, e.what(), error);
+  } catch (const std::bad_alloc&) {
+    return fail(1, "out of memory (try a smaller --size)", error);
+  } catch (const std::exception& e) {
+    return fail(1, std::string("error: ") + e.what(), error);
+  }
+}
+
+// `dip study report STUDY`: the tables and plots into STUDY/report/, the tables on stdout.
+int study_report_main(const std::string& dir) {
+  const StudyReport report = analyse_study(dir);
+  for (const std::string& w : report.warnings) std::fprintf(stderr, "study: warning: %s\n", w.c_str());
+  write_study_report(dir, report);
+  std::fputs(read_file_text(dir + "/report/report.md").c_str(), stdout);
+  std::printf("\nstudy: report in %s/report/ (study.html, report.md, results.csv, results.json, runs.csv)\n",
+              dir.c_str());
+  return 0;
+}
+
+// `dip study run ...` and `dip study report STUDY`.
+int study_cli(const std::vector<std::string>& args, std::string* error) {
+  const std::string sub = args.empty() ? "" : args[0];
+  const std::vector<std::string> rest(args.begin() + (args.empty() ? 0 : 1), args.end());
+  const bool help = std::find(rest.begin(), rest.end(), "--help") != rest.end() ||
+                    std::find(rest.begin(), rest.end(), "-h") != rest.end();
+  if (sub == "--help" || sub == "-h" || sub == "help" || (help && (sub == "run" || sub == "report"))) {
+    std::fputs(study_run_help().c_str(), stdout);
+    return 0;
+  }
+  if (sub == "run") return guarded([&] { return study_run_main(rest); }, error);
+  if (sub == "report")
+    return guarded([&] {
+      DIP_USER_CHECK(rest.size() == 1 && rest[0].rfind("--", 0) != 0,
+                     "dip study report: give the study folder (dip study report STUDY)");
+      return study_report_main(rest[0]);
+    }, error);
+  return fail(2, sub.empty() ? "dip study: run or report? (see dip study --help)"
+                             : "dip study: unknown command '" + sub + "' (run or report)", error);
+}
+
 int run_cli(const std::vector<std::string>& args, std::string* error) {
   if (error) error->clear();
   if (args.empty()) {
@@ -60,6 +113,7 @@ int run_cli(const std::vector<std::string>& args, std::string* error) {
     std::fputs(general_help().c_str(), stdout);
     return 0;
   }
+  if (args[0] == "study") return study_cli(std::vector<std::string>(args.begin() + 1, args.end()), error);
   const TaskInfo* task = find_task(args[0]);
   if (!task) {
     std::string names;
@@ -72,20 +126,13 @@ int run_cli(const std::vector<std::string>& args, std::string* error) {
       std::fputs(task_help(task->name).c_str(), stdout);
       return 0;
     }
-  try {
+  return guarded([&] {
     std::vector<OptionSpec> specs = task->options;
     for (const OptionSpec& s : common_options(*task)) specs.push_back(s);
     for (const OptionSpec& s : vit_options()) specs.push_back(s);
     const Args parsed = parse_options(specs, rest, "dip " + task->name);
-    reset_interrupt();
     return run_task(*task, parsed);
-  } catch (const UserError& e) {
-    return fail(2, e.what(), error);
-  } catch (const std::bad_alloc&) {
-    return fail(1, "out of memory (try a smaller --size)", error);
-  } catch (const std::exception& e) {
-    return fail(1, std::string("error: ") + e.what(), error);
-  }
+  }, error);
 }
 
 int run_cli(int argc, const char* const* argv) {

@@ -58,7 +58,17 @@ std::string quoted(const std::string& s) {
 
 }  // namespace
 
+std::optional<std::pair<double, int>> trace_best_psnr(const std::vector<TracePoint>& trace, bool ema) {
+  std::optional<std::pair<double, int>> best;
+  for (const TracePoint& t : trace) {
+    const std::optional<double>& v = ema ? t.psnr_avg : t.psnr;
+    if (v && std::isfinite(*v) && (!best || *v > best->first)) best = std::make_pair(*v, t.iter);
+  }
+  return best;
+}
+
 std::string metrics_json(const RunMetrics& m) {
+  const StopMetrics& s = m.stop;
   std::ostringstream os;
   os << "{\n"
      << "  \"task\": " << quoted(m.task) << ",\n"
@@ -79,11 +89,24 @@ std::string metrics_json(const RunMetrics& m) {
      << "  \"seed\": " << m.seed << ",\n"
      << "  \"backtracks\": " << m.backtracks << ",\n"
      << "  \"interrupted\": " << (m.interrupted ? "true" : "false") << ",\n"
+     << "  \"tv\": " << number(m.tv_weight) << ",\n"
+     << "  \"stop\": {\"rule\": " << quoted(s.rule) << ", \"window\": " << s.window << ", \"patience\": "
+     << s.patience << ", \"min_iter\": " << s.min_iter << ", \"check_every\": " << s.check_every
+     << ", \"emv_alpha\": " << number(s.emv_alpha) << ", \"t_star\": "
+     << (s.stop_iter ? std::to_string(*s.stop_iter) : "null") << ", \"fired\": " << (s.fired ? "true" : "false")
+     << "},\n"
+     << "  \"returned\": {\"stream\": " << quoted(s.stream) << ", \"psnr\": " << number(s.returned_psnr)
+     << ", \"mse\": " << number(s.returned_mse, 8) << "},\n"
+     << "  \"oracle\": {\"stream\": " << quoted(s.stream) << ", \"psnr\": " << number(s.oracle_psnr)
+     << ", \"iter\": " << (s.oracle_psnr ? std::to_string(s.oracle_iter) : "null") << "},\n"
+     << "  \"gap_db\": " << number(s.gap_db()) << ",\n"
      << "  \"trace\": [";
   for (size_t i = 0; i < m.trace.size(); ++i) {
     const TracePoint& t = m.trace[i];
     os << (i ? ",\n    " : "\n    ") << "{\"iter\": " << t.iter << ", \"loss\": " << number(t.loss, 8)
-       << ", \"psnr\": " << number(t.psnr) << ", \"psnr_avg\": " << number(t.psnr_avg) << "}";
+       << ", \"psnr\": " << number(t.psnr) << ", \"psnr_avg\": " << number(t.psnr_avg)
+       << ", \"mse\": " << number(t.mse, 8) << ", \"mse_avg\": " << number(t.mse_avg, 8)
+       << ", \"wmv\": " << number(t.wmv, 8) << ", \"emv\": " << number(t.emv, 8) << "}";
   }
   os << (m.trace.empty() ? "]\n" : "\n  ]\n") << "}\n";
   return os.str();

@@ -19,6 +19,26 @@ struct TracePoint {
   int iter = 0;
   double loss = 0.0;
   std::optional<double> psnr, psnr_avg;  // empty without ground truth (or without the EMA)
+  std::optional<double> mse, mse_avg;    // likewise
+  std::optional<double> wmv, emv;        // the stopping signals, at check iterations (stopping.h)
+};
+
+// The stopping rule and what it returned against the best the trace saw. "Returned" and "oracle"
+// compare one stream: the EMA output where the task uses one, else the raw output.
+struct StopMetrics {
+  std::string rule = "fixed";
+  int window = 0, patience = 0, min_iter = 0, check_every = 0;
+  double emv_alpha = 0.0;
+  std::optional<int> stop_iter;  // t* (rules other than fixed)
+  bool fired = false;            // the rule ended the run before the cap
+  std::string stream;            // "ema" or "raw"
+  std::optional<double> returned_psnr, returned_mse;
+  std::optional<double> oracle_psnr;  // the best PSNR of `stream` over the trace
+  int oracle_iter = -1;
+  std::optional<double> gap_db() const {
+    if (!returned_psnr || !oracle_psnr) return std::nullopt;
+    return *oracle_psnr - *returned_psnr;
+  }
 };
 
 struct RunMetrics {
@@ -33,13 +53,20 @@ struct RunMetrics {
   int seed = 0;
   int backtracks = 0;
   bool interrupted = false;
+  double tv_weight = 0.0;
+  StopMetrics stop;
   std::vector<TracePoint> trace;
 };
 
+// The best PSNR of the raw (`ema` false) or EMA output over a trace, and its iteration.
+std::optional<std::pair<double, int>> trace_best_psnr(const std::vector<TracePoint>& trace, bool ema);
+
 // The JSON text: {"task","net","device","precision","iters","seconds","ms_per_iter","size":[H,W],
 // "final_psnr","avg_psnr","best_psnr","best_iter","trace":[{"iter","loss","psnr","psnr_avg"}]},
-// plus "network", "parameters", "observed_psnr", "seed", "backtracks", "interrupted". Missing values
-// are null.
+// plus "network", "parameters", "observed_psnr", "seed", "backtracks", "interrupted", "tv",
+// "stop": {"rule","window","patience","min_iter","check_every","emv_alpha","t_star","fired"},
+// "returned": {"stream","psnr","mse"}, "oracle": {"stream","psnr","iter"}, "gap_db", and per trace
+// point "mse", "mse_avg", "wmv", "emv". Missing values are null.
 std::string metrics_json(const RunMetrics& m);
 
 }  // namespace dip::apps

@@ -39,10 +39,11 @@ std::string Progress::status_text(int done, double loss, std::optional<double> p
                                   std::optional<double> psnr_avg) const {
   const double elapsed = seconds_since(start_);
   const double eta = done > 0 ? elapsed / done * (total_ - done) : 0.0;
-  char buf[160];
+  char buf[256];
   int n = std::snprintf(buf, sizeof buf, "%d/%d  loss %.5f", done, total_, loss);
   if (psnr) n += std::snprintf(buf + n, sizeof buf - n, "  PSNR %.2f", *psnr);
   if (psnr_avg) n += std::snprintf(buf + n, sizeof buf - n, " (avg %.2f)", *psnr_avg);
+  if (!note_.empty()) n += std::snprintf(buf + n, sizeof buf - n, "  %s", note_.c_str());
   std::snprintf(buf + n, sizeof buf - n, "  %s elapsed, ETA %s", format_duration(elapsed).c_str(),
                 format_duration(eta).c_str());
   return buf;

@@ -19,6 +19,8 @@ class Progress {
   void update(int iter, double loss, std::optional<double> psnr, std::optional<double> psnr_avg);
   // Ends the bar's line.
   void finish();
+  // Text shown after the PSNR from now on (the stopping rule's signal and its t*).
+  void set_note(std::string note) { note_ = std::move(note); }
 
   // "1h02m", "3m05s", "12s".
   static std::string format_duration(double seconds);
@@ -33,6 +35,7 @@ class Progress {
   int line_every_;
   std::chrono::steady_clock::time_point start_, last_draw_;
   bool drawn_ = false;
+  std::string note_;
 };
 
 }  // namespace dip::apps

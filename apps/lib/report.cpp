@@ -37,11 +37,31 @@ double tick_step(double range, int count) {
   return (r < 1.5 ? 1 : r < 3.5 ? 2 : r < 7.5 ? 5 : 10) * p;
 }
 
+// "wmv (window 100, patience 1000, floor 0): t* = 850, fired", "fixed", plus the TV weight.
+std::string stop_text(const RunMetrics& m) {
+  const StopMetrics& s = m.stop;
+  std::string t = s.rule;
+  if (s.rule != "fixed") {
+    t += " (" + (s.rule == "wmv" ? "window " + std::to_string(s.window) + ", " : std::string()) + "patience " +
+         std::to_string(s.patience) + ", floor " + std::to_string(s.min_iter) + ", checked every " +
+         std::to_string(s.check_every) + "): ";
+    t += s.stop_iter ? "t* = " + std::to_string(*s.stop_iter) : std::string("no t*");
+    t += s.fired ? ", the rule ended the run" : ", ran to the cap";
+  }
+  if (m.tv_weight > 0) t += fmt("; TV weight %g", m.tv_weight);
+  return t;
+}
+
 }  // namespace
 
-std::string curve_svg(const std::vector<TracePoint>& trace) {
-  constexpr double W = 720, H = 380, left = 60, right = 70, top = 30, bottom = 45;
-  const double pw = W - left - right, ph = H - top - bottom;
+std::string curve_svg(const std::vector<TracePoint>& trace, const CurveMarks& marks) {
+  // The signal panel (stopping signals, log scale) sits below the PSNR/loss panel when present.
+  bool has_signal = false;
+  for (const TracePoint& t : trace)
+    for (const auto& v : {t.wmv, t.emv}) has_signal = has_signal || (v && *v > 0);
+  constexpr double W = 720, left = 60, right = 70, top = 30, bottom = 45, sig_h = 130, sig_gap = 40;
+  const double H = 380 + (has_signal ? sig_h + sig_gap : 0);
+  const double pw = W - left - right, ph = 380 - top - bottom;
   std::ostringstream os;
   os << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << W << "\" height=\"" << H
      << "\" viewBox=\"0 0 " << W << " " << H << "\" font-family=\"sans-serif\" font-size=\"12\">\n"
@@ -74,9 +94,11 @@ std::string curve_svg(const std::vector<TracePoint>& trace) {
   os << "<rect x=\"" << left << "\" y=\"" << top << "\" width=\"" << pw << "\" height=\"" << ph
      << "\" fill=\"none\" stroke=\"#888\"/>\n";
   const double xs = tick_step(x_max, 8);
+  const double sig_top = top + ph + sig_gap;  // the signal panel's frame, when drawn
+  const double x_axis = has_signal ? sig_top + sig_h : top + ph;
   for (double v = 0; v <= x_max + 1e-9; v += xs)
     os << "<line x1=\"" << px(v) << "\" y1=\"" << top << "\" x2=\"" << px(v) << "\" y2=\"" << top + ph
-       << "\" stroke=\"#eee\"/><text x=\"" << px(v) << "\" y=\"" << top + ph + 16
+       << "\" stroke=\"#eee\"/><text x=\"" << px(v) << "\" y=\"" << x_axis + 16
        << "\" text-anchor=\"middle\">" << v << "</text>\n";
   os << "<text x=\"" << left + pw / 2 << "\" y=\"" << H - 8 << "\" text-anchor=\"middle\">iteration</text>\n";
 
@@ -124,6 +146,42 @@ std::string curve_svg(const std::vector<TracePoint>& trace) {
   for (const TracePoint& t : trace) any_avg = any_avg || t.psnr_avg.has_value();
   if (has_psnr && any_avg) legend("#2a9d4b", "none", "PSNR (EMA output)");
   if (has_loss) legend("#c0392b", "4 3", "loss");
+
+  if (has_signal) {
+    // Signal panel: wmv and emv on one log axis (both are mean squared changes of the output).
+    double s_lo = 1e300, s_hi = -1e300;
+    for (const TracePoint& t : trace)
+      for (const auto& v : {t.wmv, t.emv})
+        if (v && *v > 0) s_lo = std::min(s_lo, std::log10(*v)), s_hi = std::max(s_hi, std::log10(*v));
+    s_lo = std::floor(s_lo), s_hi = std::max(std::ceil(s_hi), s_lo + 1);
+    auto sy = [&](double v) { return sig_top + sig_h * (1 - (v - s_lo) / (s_hi - s_lo)); };
+    os << "<rect x=\"" << left << "\" y=\"" << sig_top << "\" width=\"" << pw << "\" height=\"" << sig_h
+       << "\" fill=\"none\" stroke=\"#888\"/>\n";
+    for (double e = s_lo; e <= s_hi + 1e-9; e += 1)
+      os << "<line x1=\"" << left << "\" y1=\"" << sy(e) << "\" x2=\"" << left + pw << "\" y2=\"" << sy(e)
+         << "\" stroke=\"#eee\"/><text x=\"" << left - 6 << "\" y=\"" << sy(e) + 4
+         << "\" text-anchor=\"end\" fill=\"#6c3483\">1e" << e << "</text>\n";
+    os << "<text transform=\"translate(16," << sig_top + sig_h / 2
+       << ") rotate(-90)\" text-anchor=\"middle\" fill=\"#6c3483\">signal</text>\n";
+    auto log_of = [](std::optional<double> v) {
+      return v && *v > 0 ? std::optional<double>(std::log10(*v)) : std::nullopt;
+    };
+    const bool wmv_bold = marks.rule != "emv";
+    polyline([&](const TracePoint& t) { return log_of(t.wmv); }, sy, "#6c3483", wmv_bold ? "none" : "2 2");
+    polyline([&](const TracePoint& t) { return log_of(t.emv); }, sy, "#d68910", wmv_bold ? "2 2" : "none");
+    os << "<text x=\"" << left + 8 << "\" y=\"" << sig_top + 14 << "\" fill=\"#6c3483\">wmv"
+       << (marks.rule == "wmv" ? " (the rule)" : "") << "</text><text x=\"" << left + 130 << "\" y=\""
+       << sig_top + 14 << "\" fill=\"#d68910\">emv" << (marks.rule == "emv" ? " (the rule)" : "")
+       << "</text>\n";
+  }
+  // t* and the oracle: vertical lines through both panels, labelled at the top.
+  auto vmark = [&](int iter, const char* colour, const std::string& label, double dy) {
+    os << "<line x1=\"" << px(iter) << "\" y1=\"" << top << "\" x2=\"" << px(iter) << "\" y2=\"" << x_axis
+       << "\" stroke=\"" << colour << "\" stroke-width=\"1.5\" stroke-dasharray=\"6 3\"/><text x=\""
+       << px(iter) + 4 << "\" y=\"" << top + 14 + dy << "\" fill=\"" << colour << "\">" << label << "</text>\n";
+  };
+  if (marks.oracle_iter) vmark(*marks.oracle_iter, "#117a65", "best PSNR (" + std::to_string(*marks.oracle_iter) + ")", 0);
+  if (marks.t_star) vmark(*marks.t_star, "#b03a2e", "t* (" + std::to_string(*marks.t_star) + ")", 16);
   os << "</svg>\n";
   return os.str();
 }
@@ -155,6 +213,12 @@ std::string report_html(const RunMetrics& m, const std::string& summary, const s
      << "<tr><td>EMA PSNR</td><td>" << db(m.avg_psnr) << "</td></tr>\n"
      << "<tr><td>best PSNR</td><td>" << db(m.best_psnr)
      << (m.best_psnr ? " at iteration " + std::to_string(m.best_iter) : std::string()) << "</td></tr>\n"
+     << "<tr><td>stopping</td><td>" << escape_html(stop_text(m)) << "</td></tr>\n"
+     << "<tr><td>returned (" << escape_html(m.stop.stream) << ")</td><td>" << db(m.stop.returned_psnr)
+     << "</td></tr>\n"
+     << "<tr><td>oracle</td><td>" << db(m.stop.oracle_psnr)
+     << (m.stop.oracle_psnr ? " at iteration " + std::to_string(m.stop.oracle_iter) : std::string())
+     << (m.stop.gap_db() ? fmt(" (gap %.2f dB)", *m.stop.gap_db()) : std::string()) << "</td></tr>\n"
      << "<tr><td>seed</td><td>" << m.seed << "</td></tr>\n"
      << "</table>\n<p>Numbers: <a href=\"metrics.json\">metrics.json</a></p>\n</body></html>\n";
   return os.str();

@@ -41,6 +41,18 @@ std::vector<OptionSpec> common_options(const TaskInfo& task) {
       int_option("every", "N", "trace and snapshot interval in iterations", 1, 1000000, "100"),
       int_option("threads", "N", "CPU threads (default: all cores)", 1, 1024),
       int_option("size", "N", "resize the input so its longer side is N pixels first", 32, 16384),
+      text_option("stop", "RULE",
+                  "when to stop: fixed = run --iters; wmv / emv = stop at the minimum of the outputs' windowed / "
+                  "exponential moving variance (--iters is the cap); default fixed, wmv in the quick CPU profile",
+                  "", {"fixed", "wmv", "emv"}),
+      int_option("stop-window", "W", "wmv: iterations in the variance window (a multiple of --stop-check)", 1, 100000,
+                 "100"),
+      int_option("stop-patience", "P", "iterations without a new minimum before the rule stops the run", 1, 1000000,
+                 "1000"),
+      int_option("stop-min-iter", "F", "the rule's floor: no stop point before iteration F", 0, 1000000, "0"),
+      int_option("stop-check", "K", "evaluate the stopping signals every K iterations", 1, 10000, "10"),
+      float_option("tv", "LAMBDA", "weight of the isotropic total-variation regulariser (DIP-TV); 0 = plain DIP", 0.0,
+                   1e6, false, "0"),
       flag_option("quiet", "print errors only"),
       flag_option("help", "show this help"),
   };
@@ -75,6 +87,141 @@ std::string db_text(const std::optional<double>& v) {
 
 }  // namespace
 
+StopOptions stop_options_from(const Args& args, StopKind default_kind) {
+  StopOptions o;
+  o.kind = args.has("stop") ? *parse_stop_kind(args.text("stop")) : default_kind;
+  o.window = args.integer("stop-window", o.window);
+  o.patience = args.integer("stop-patience", o.patience);
+  o.min_iter = args.integer("stop-min-iter", o.min_iter);
+  o.check_every = args.integer("stop-check", o.check_every);
+  const std::string problem = check_stop_options(o);
+  DIP_USER_CHECK(problem.empty(), "--stop-window/--stop-check: ", problem);
+  return o;
+}
+
+Device device_from(const Args& args) {
+  const std::string device_arg = args.text("device", "auto");
+  if (device_arg == "cuda") {
+    DIP_USER_CHECK(gpu::available(), "--device cuda: no usable GPU (", gpu::describe(), ")");
+    return Device::CUDA;
+  }
+  if (device_arg == "auto" && gpu::available()) return Device::CUDA;
+  return Device::CPU;
+}
+
+PreparedRun prepare_run(const TaskInfo& task, const Args& args, const RunPlan& plan) {
+  PreparedRun run;
+  run.device = plan.device;
+  const Device device = plan.device;
+  const std::string net_name = run.net_name = args.text("net", "skip");
+  TaskContext ctx;
+  ctx.device = device;
+  ctx.size = plan.size;
+  ctx.size_shrinks_only = plan.size_shrinks_only;
+  // A Transformer generator starts from its variant's own defaults; its token grids fix the multiple
+  // the image sides must have.
+  VitConfig vit_config;
+  int net_multiple = 32;
+  if (net_name != "skip") vit_config = vit_defaults(net_name);
+  apply_vit_options(args, net_name, vit_config);
+  if (net_name != "skip") net_multiple = std::max(32, vit_multiple(vit_config));
+  ctx.multiple = std::max(task.multiple, net_multiple);
+  // 5 stride-2 scales: the deepest feature map must stay >= 2x2 (BatchNorm needs more than one
+  // value per channel, reflection padding needs more than one pixel).
+  ctx.min_side = 64;
+  ctx.seed = plan.seed;
+  // Memory: what a training step of the widest network (128 channels) needs per pixel, against 80% of
+  // the host's memory (CPU) or of the smallest supported GPU (80 GiB; the runtime reports no size).
+  ctx.bytes_per_pixel = estimate_training_bytes(1, 1, net_name == "skip" ? 128 : 256);
+  ctx.memory_bytes = device == Device::CUDA ? 80.0 * (1ull << 30) : host_memory_bytes();
+  ctx.memory_owner = device == Device::CUDA ? "the GPU (80 GiB assumed)" : "the machine";
+  ctx.note = plan.note;
+  run.setup = task.build(args, ctx);
+  TaskSetup& setup = run.setup;
+
+  TrainOptions& train = run.train;
+  train = setup.train;
+  if (plan.iters > 0) train.iters = plan.iters;
+  // The ViTs train with the LR they were tuned with (nn/vit.h).
+  if (net_name != "skip") train.lr = vit_learning_rate(net_name);
+  if (args.has("lr")) train.lr = static_cast<float>(args.real("lr", train.lr));
+  if (args.has("reg-noise")) train.reg_noise_std = static_cast<float>(args.real("reg-noise", 0.0));
+  train.every = args.integer("every", 100);
+  train.seed = stream_seed(ctx.seed, Stream::RegNoise);
+  train.tv_weight = static_cast<float>(args.real("tv", 0.0));
+  train.stop = plan.stop;
+
+  const int height = static_cast<int>(setup.fit.input.size(2)), width = static_cast<int>(setup.fit.input.size(3));
+  Rng net_rng(stream_seed(ctx.seed, Stream::Network));
+  const int input_depth = static_cast<int>(setup.fit.input.size(1));
+  try {
+    if (net_name == "skip") {
+      run.net = skip(setup.skip, net_rng);
+    } else {
+      VitConfig vc = vit_config;
+      vc.in_channels = input_depth;
+      vc.out_channels = 3;
+      vc.image_height = height;
+      vc.image_width = width;
+      run.net = make_vit(vc, net_rng);
+    }
+  } catch (const Error& e) {
+    throw UserError(std::string("cannot build the ") + net_name + " network for this image: " + e.what());
+  }
+  run.net->to(device);
+  return run;
+}
+
+std::string precision_name(Device device) {
+  return device == Device::CUDA && gpu::precision() == gpu::Precision::TF32 ? "tf32" : "fp32";
+}
+
+RunMetrics summarize_run(const TaskInfo& task, const PreparedRun& run, const TrainResult& result,
+                         const std::string& precision, uint64_t seed) {
+  const TaskSetup& setup = run.setup;
+  const TrainOptions& train = run.train;
+  RunMetrics m;
+  m.task = task.name;
+  m.net = run.net_name;
+  m.network = run.net->name();
+  m.parameters = run.net->num_parameters();
+  m.device = device_name(run.device);
+  m.precision = precision;
+  m.iters = result.iters_done;
+  m.seconds = result.seconds;
+  m.ms_per_iter = result.iters_done > 0 ? 1e3 * result.seconds / result.iters_done : 0.0;
+  m.height = static_cast<int>(setup.fit.input.size(2));
+  m.width = static_cast<int>(setup.fit.input.size(3));
+  m.seed = static_cast<int>(seed);
+  m.backtracks = result.backtracks;
+  m.interrupted = result.interrupted;
+  m.observed_psnr = setup.observed_psnr;
+  m.trace = result.trace;
+  m.tv_weight = train.tv_weight;
+  StopMetrics& sm = m.stop;
+  sm.rule = stop_kind_name(train.stop.kind);
+  sm.window = train.stop.window;
+  sm.patience = train.stop.patience;
+  sm.min_iter = train.stop.min_iter;
+  sm.check_every = train.stop.check_every;
+  sm.emv_alpha = train.stop.emv_alpha;
+  sm.stop_iter = result.stop_iter;
+  sm.fired = result.stopped_by_rule;
+  sm.stream = result.output_avg ? "ema" : "raw";
+  if (setup.fit.ground_truth) {
+    const Image& gt = *setup.fit.ground_truth;
+    m.final_psnr = psnr(result.output, gt);
+    if (result.output_avg) m.avg_psnr = psnr(*result.output_avg, gt);
+    if (auto best = trace_best_psnr(result.trace, false)) m.best_psnr = best->first, m.best_iter = best->second;
+    const Image& returned = result.output_avg ? *result.output_avg : result.output;
+    sm.returned_psnr = psnr(returned, gt);
+    sm.returned_mse = mse(returned, gt);
+    if (auto oracle = trace_best_psnr(result.trace, result.output_avg.has_value()))
+      sm.oracle_psnr = oracle->first, sm.oracle_iter = oracle->second;
+  }
+  return m;
+}
+
 int run_task(const TaskInfo& task, const Args& args) {
   const bool quiet = args.flag("quiet");
   // Messages wait until the task is set up, so a run that fails on bad input prints its error alone.
@@ -90,94 +237,53 @@ int run_task(const TaskInfo& task, const Args& args) {
   OutputDir::check_target(out_path);  // fail before any work
 
   // ---- device, threads, quick CPU profile ----
-  const std::string device_arg = args.text("device", "auto");
-  Device device = Device::CPU;
-  if (device_arg == "cuda") {
-    DIP_USER_CHECK(gpu::available(), "--device cuda: no usable GPU (", gpu::describe(), ")");
-    device = Device::CUDA;
-  } else if (device_arg == "auto") {
-    device = gpu::available() ? Device::CUDA : Device::CPU;
-  }
+  const Device device = device_from(args);
   if (args.has("threads")) cpu::set_num_threads(args.integer("threads", 0));
-  int size = args.integer("size", 0);
-  bool ctx_size_shrinks_only = false;
-  int iters_override = args.integer("iters", 0);
-  if (device_arg == "auto" && device == Device::CPU && !args.has("size") && !args.has("iters")) {
-    size = 128;
-    ctx_size_shrinks_only = true;
-    iters_override = task.cpu_iters;
+  RunPlan plan;
+  plan.device = device;
+  plan.size = args.integer("size", 0);
+  plan.iters = args.integer("iters", 0);
+  plan.seed = static_cast<uint64_t>(args.integer("seed", 0));
+  if (args.text("device", "auto") == "auto" && device == Device::CPU && !args.has("size") && !args.has("iters")) {
+    plan.size = 128;
+    plan.size_shrinks_only = true;
+    plan.iters = task.cpu_iters;
     say("dip: no GPU (" + gpu::describe() + "): quick CPU profile --size 128 (shrinking only) --iters " +
         std::to_string(task.cpu_iters) + " (give --size/--iters, or --device cpu, for the full run)");
   }
+  // The quick CPU profile stops automatically; elsewhere the notebooks' fixed count is the default.
+  plan.stop = stop_options_from(args, plan.size_shrinks_only ? StopKind::Wmv : StopKind::Fixed);
+  plan.note = [&say](const std::string& s) { say("dip: " + s); };
 
-  // ---- the task ----
-  const std::string net_name = args.text("net", "skip");
-  TaskContext ctx;
-  ctx.device = device;
-  ctx.size = size;
-  ctx.size_shrinks_only = ctx_size_shrinks_only;
-  // A Transformer generator starts from its variant's own defaults; its token grids fix the multiple
-  // the image sides must have.
-  VitConfig vit_config;
-  int net_multiple = 32;
-  if (net_name != "skip") vit_config = vit_defaults(net_name);
-  apply_vit_options(args, net_name, vit_config);
-  if (net_name != "skip") net_multiple = std::max(32, vit_multiple(vit_config));
-  ctx.multiple = std::max(task.multiple, net_multiple);
-  // 5 stride-2 scales: the deepest feature map must stay >= 2x2 (BatchNorm needs more than one
-  // value per channel, reflection padding needs more than one pixel).
-  ctx.min_side = 64;
-  ctx.seed = static_cast<uint64_t>(args.integer("seed", 0));
-  // Memory: what a training step of the widest network (128 channels) needs per pixel, against 80% of
-  // the host's memory (CPU) or of the smallest supported GPU (80 GiB; the runtime reports no size).
-  ctx.bytes_per_pixel = estimate_training_bytes(1, 1, net_name == "skip" ? 128 : 256);
-  ctx.memory_bytes = device == Device::CUDA ? 80.0 * (1ull << 30) : host_memory_bytes();
-  ctx.memory_owner = device == Device::CUDA ? "the GPU (80 GiB assumed)" : "the machine";
-  ctx.note = [&say](const std::string& s) { say("dip: " + s); };
-  TaskSetup setup = task.build(args, ctx);
-
-  TrainOptions train = setup.train;
-  if (iters_override > 0) train.iters = iters_override;
-  // The ViTs train with the LR they were tuned with (nn/vit.h).
-  if (net_name != "skip") train.lr = vit_learning_rate(net_name);
-  if (args.has("lr")) train.lr = static_cast<float>(args.real("lr", train.lr));
-  if (args.has("reg-noise")) train.reg_noise_std = static_cast<float>(args.real("reg-noise", 0.0));
-  train.every = args.integer("every", 100);
-  train.seed = stream_seed(ctx.seed, Stream::RegNoise);
-
-  const int height = static_cast<int>(setup.fit.input.size(2)), width = static_cast<int>(setup.fit.input.size(3));
-
-  // ---- the network ----
-  std::shared_ptr<Module> net;
-  Rng net_rng(stream_seed(ctx.seed, Stream::Network));
-  const int input_depth = static_cast<int>(setup.fit.input.size(1));
-  try {
-    if (net_name == "skip") {
-      net = skip(setup.skip, net_rng);
-    } else {
-      VitConfig vc = vit_config;
-      vc.in_channels = input_depth;
-      vc.out_channels = 3;
-      vc.image_height = height;
-      vc.image_width = width;
-      net = make_vit(vc, net_rng);
-    }
-  } catch (const Error& e) {
-    throw UserError(std::string("cannot build the ") + net_name + " network for this image: " + e.what());
-  }
-  net->to(device);
+  // ---- the task and the network ----
+  PreparedRun run = prepare_run(task, args, plan);
+  const std::string& net_name = run.net_name;
+  TaskSetup& setup = run.setup;
+  TrainOptions& train = run.train;
+  std::shared_ptr<Module>& net = run.net;
   held = false;
   for (const std::string& line : pending) say(line);
 
-  const std::string precision =
-      device == Device::CUDA ? (gpu::precision() == gpu::Precision::TF32 ? "tf32" : "fp32") : "fp32";
+  const std::string precision = precision_name(device);
   const std::string device_text =
       device == Device::CUDA ? "cuda (" + gpu::describe() + ")"
                              : "cpu (" + std::to_string(cpu::num_threads()) + " threads, " + cpu::gemm_variant() + ")";
   say("dip " + task.name + ": " + setup.summary);
-  char loop[160];
-  std::snprintf(loop, sizeof loop, "%d iterations, lr %g, reg-noise %.4g%s%s", train.iters, train.lr,
-                train.reg_noise_std, train.ema ? ", EMA" : "", train.backtrack ? ", backtracking" : "");
+  char loop[256];
+  std::string stop_text = "";
+  if (train.stop.kind != StopKind::Fixed)
+    stop_text = std::string(", stop ") + stop_kind_name(train.stop.kind) +
+                (train.stop.kind == StopKind::Wmv ? " (window " + std::to_string(train.stop.window) + ")" : "") +
+                " with patience " + std::to_string(train.stop.patience) +
+                (train.stop.min_iter > 0 ? ", floor " + std::to_string(train.stop.min_iter) : "");
+  if (train.tv_weight > 0.f) {
+    char tv[48];
+    std::snprintf(tv, sizeof tv, ", TV %g", train.tv_weight);
+    stop_text += tv;
+  }
+  std::snprintf(loop, sizeof loop, "%s%d iterations, lr %g, reg-noise %.4g%s%s%s",
+                train.stop.kind == StopKind::Fixed ? "" : "at most ", train.iters, train.lr, train.reg_noise_std,
+                train.ema ? ", EMA" : "", train.backtrack ? ", backtracking" : "", stop_text.c_str());
   say("dip: " + net_name + " net (" + std::to_string(net->num_parameters()) + " parameters) on " + device_text +
       ", " + loop);
 
@@ -199,29 +305,8 @@ int run_task(const TaskInfo& task, const Args& args) {
                               " iterations; saving the outputs so far");
 
   // ---- results ----
-  RunMetrics m;
-  m.task = task.name;
-  m.net = net_name;
-  m.network = net->name();
-  m.parameters = net->num_parameters();
-  m.device = device_name(device);
-  m.precision = precision;
-  m.iters = result.iters_done;
-  m.seconds = result.seconds;
-  m.ms_per_iter = result.iters_done > 0 ? 1e3 * result.seconds / result.iters_done : 0.0;
-  m.height = height;
-  m.width = width;
-  m.seed = static_cast<int>(ctx.seed);
-  m.backtracks = result.backtracks;
-  m.interrupted = result.interrupted;
-  m.observed_psnr = setup.observed_psnr;
-  m.trace = result.trace;
-  if (setup.fit.ground_truth) {
-    m.final_psnr = psnr(result.output, *setup.fit.ground_truth);
-    if (result.output_avg) m.avg_psnr = psnr(*result.output_avg, *setup.fit.ground_truth);
-    for (const TracePoint& t : result.trace)
-      if (t.psnr && (!m.best_psnr || *t.psnr > *m.best_psnr)) m.best_psnr = t.psnr, m.best_iter = t.iter;
-  }
+  RunMetrics m = summarize_run(task, run, result, precision, plan.seed);
+  const StopMetrics& sm = m.stop;
 
   save_png(out.file("output.png"), result.output);
   std::vector<ReportImage> images = {{"observed.png", task.name == "flash" ? "flash (input)" : "observed"},
@@ -233,7 +318,11 @@ int run_task(const TaskInfo& task, const Args& args) {
   if (setup.fit.ground_truth)
     images.push_back({"ground_truth.png", task.name == "flash" ? "no-flash (target)" : "ground truth"});
   write_text(out.file("metrics.json"), metrics_json(m));
-  write_text(out.file("curve.svg"), curve_svg(m.trace));
+  CurveMarks marks;
+  marks.t_star = sm.stop_iter;
+  if (sm.oracle_psnr) marks.oracle_iter = sm.oracle_iter;
+  if (train.stop.kind != StopKind::Fixed) marks.rule = sm.rule;
+  write_text(out.file("curve.svg"), curve_svg(m.trace, marks));
   write_text(out.file("report.html"), report_html(m, setup.summary, images));
   out.commit();
 
@@ -248,6 +337,16 @@ int run_task(const TaskInfo& task, const Args& args) {
     if (m.avg_psnr) line += " (EMA " + db_text(m.avg_psnr) + ")";
   }
   say(line);
+  if (sm.stop_iter)
+    say("dip: " + sm.rule + " stopped at iteration " + std::to_string(m.iters - 1) + (sm.fired ? "" : " (the cap)") +
+        " and returned the outputs of t* = " + std::to_string(*sm.stop_iter));
+  if (auto gap = sm.gap_db()) {
+    char g[200];
+    std::snprintf(g, sizeof g,
+                  "dip: returned %s output %.2f dB; best in the trace %.2f dB at iteration %d (gap %.2f dB)",
+                  sm.stream == "ema" ? "EMA" : "raw", *sm.returned_psnr, *sm.oracle_psnr, sm.oracle_iter, *gap);
+    say(g);
+  }
   say("dip: outputs in " + out.final_path() + "/ (report.html, output.png, metrics.json)");
   return result.interrupted ? 130 : 0;
 }

@@ -7,6 +7,9 @@
 //   - backtracking: when the loss jumps by more than 5 dB (10 log10(loss / last_loss) > 5, i.e.
 //     the notebook's PSNR-to-observation drop) the parameters go back to the last checkpoint and
 //     the step is skipped. A checkpoint is taken every iteration that is not a multiple of 100.
+//   - TV: with tv_weight > 0 the loss is mse + tv_weight * isotropic_tv_loss(f(z)) (DIP-TV);
+//   - stopping (stopping.h): with a rule other than `fixed`, the loop ends when the rule fires
+//     (or at `iters`, the cap) and returns the outputs of the rule's t*, not the last ones.
 // Every `every` iterations (and after the last) a trace point is recorded and `on_snapshot` is
 // called with the current output. Ctrl-C (interrupt.h) ends the loop early; what was fitted so far
 // is returned.
@@ -18,6 +21,7 @@
 #include "apps/lib/image.h"
 #include "apps/lib/metrics.h"
 #include "apps/lib/progress.h"
+#include "apps/lib/stopping.h"
 #include "autograd/variable.h"
 #include "nn/module.h"
 
@@ -34,6 +38,9 @@ struct TrainOptions {
   int checkpoint_every = 100;  // the notebook's show_every: no check/checkpoint on multiples
   int every = 100;             // trace and snapshot interval
   uint64_t seed = 0;           // for the reg-noise draws
+  float tv_weight = 0.f;       // lambda of the TV regulariser (0: plain DIP)
+  StopOptions stop;            // the stopping rule (fixed: run `iters` iterations)
+  bool record_signals = true;  // compute the stopping signals for the trace even under `fixed`
 };
 
 // What the loop fits. Tensors live on the training device.
@@ -45,8 +52,13 @@ struct FitTarget {
 };
 
 struct TrainResult {
-  Image output;                // f(z) after the last step, without reg-noise
+  // The returned outputs. Fixed: f(z) after the last step, without reg-noise, and the EMA then.
+  // A stopping rule: the output of the training step at t* and the EMA then (the last ones when
+  // the rule found no t*).
+  Image output;
   std::optional<Image> output_avg;  // the EMA, when enabled
+  std::optional<int> stop_iter;     // t*, under a stopping rule
+  bool stopped_by_rule = false;     // the rule fired before the cap
   std::vector<TracePoint> trace;
   int iters_done = 0;
   double seconds = 0.0;  // the loop only (no setup, no file writing)
