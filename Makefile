@@ -32,8 +32,13 @@ $(BUILD)/CMakeCache.txt: | deps
 build: deps $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS)
 
+# The unit and app tests, then `dip study` on a real one-node Slurm cluster (tests/slurm/; it
+# installs Debian's slurmctld, slurmd, slurm-client and munge when missing, and reports "skipped"
+# where they cannot be installed or started).
 test: build
 	cd $(BUILD) && ./dip-tests
+	@rc=0; tests/slurm/test_study.sh $(BUILD) || rc=$$?; \
+	if [ $$rc -eq 77 ]; then echo "slurm study test: skipped"; elif [ $$rc -ne 0 ]; then exit $$rc; fi
 
 # The main job: denoise the bundled image (on a CPU-only machine a quick 128 px profile, ~3 minutes).
 run: build

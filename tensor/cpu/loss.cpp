@@ -60,12 +60,14 @@ void isotropic_tv_row_terms(const float* row, const float* below, int64_t w, flo
   }
   if (!ux) return;
 #pragma omp simd
-  for (int64_t j = 0; j < m; ++j) {
-    ux[j] = (row[j + 1] - row[j]) / r[j];
-    uy[j] = below ? (below[j] - row[j]) / r[j] : 0.f;
-  }
+  for (int64_t j = 0; j < m; ++j) ux[j] = (row[j + 1] - row[j]) / r[j];
   ux[m] = 0.f;
-  uy[m] = below ? (below[m] - row[m]) / r[m] : 0.f;
+  if (below) {
+#pragma omp simd
+    for (int64_t j = 0; j < w; ++j) uy[j] = (below[j] - row[j]) / r[j];
+  } else {
+    std::fill(uy, uy + w, 0.f);
+  }
 }
 
 }  // namespace
@@ -175,7 +177,7 @@ Tensor isotropic_tv_loss_forward(const Tensor& x, float eps) {
     }
   }
   double s = 0;
-  for (double r : row_sums) s += r;
+  for (double rs : row_sums) s += rs;
   return Tensor::full({1}, static_cast<float>(s / double(x.numel())), Device::CPU);
 }
 
