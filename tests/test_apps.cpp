@@ -152,7 +152,10 @@ TEST_CASE("apps metrics: PSNR definition, clipping of the estimate, JSON nulls")
   m.height = 64;
   m.width = 96;
   m.final_psnr = 25.5;
-  m.trace = {{0, 0.5, 12.0, std::nullopt}, {1, 0.25, 13.0, std::nullopt}};
+  TracePoint t0, t1;
+  t0.iter = 0, t0.loss = 0.5, t0.psnr = 12.0;
+  t1.iter = 1, t1.loss = 0.25, t1.psnr = 13.0;
+  m.trace = {t0, t1};
   const std::string j = metrics_json(m);
   for (const char* key : {"\"task\": \"denoise\"", "\"size\": [64, 96]", "\"final_psnr\": 25.5", "\"avg_psnr\": null",
                           "\"best_iter\": null", "\"trace\": [", "{\"iter\": 1, \"loss\": 0.25, \"psnr\": 13, \"psnr_avg\": null, \"mse\": null"})

@@ -166,6 +166,18 @@ TEST_CASE("study run: resumes after a kill, shards add up, other settings are re
                           "\"emv\": ", "\"mse_avg\": "})
     CHECK_MESSAGE(one.find(key) != std::string::npos, key);
 
+  SUBCASE("the report, with the rules replayed under another patience; bad report commands") {
+    const std::string copy = dir / "reported";
+    fs::copy(whole, copy, fs::copy_options::recursive);
+    REQUIRE(run({"study", "report", copy, "--stop-patience", "8", "--stop-min-iter", "4"}).first == 0);
+    const std::string md = read_file_text(copy + "/report/report.md");
+    CHECK_MESSAGE(md.find("patience 8, floor 4") != std::string::npos, md);
+    CHECK(fs::exists(copy + "/report/study.html"));
+    CHECK(fs::exists(copy + "/report/results.csv"));
+    CHECK(run({"study", "report"}).first == 2);
+    CHECK(run({"study", "report", dir / "nope"}).first == 2);
+    CHECK(run({"study", "report", copy, "--stop-patience", "0"}).first == 2);
+  }
   SUBCASE("a re-run does nothing; a re-run after losing runs redoes exactly those") {
     REQUIRE(run(study_args(dir, whole)).first == 0);
     CHECK(run_files(whole) == reference);

@@ -71,9 +71,20 @@ int guarded(Body body, std::string* error) {
   }
 }
 
-// `dip study report STUDY`: the tables and plots into STUDY/report/, the tables on stdout.
-int study_report_main(const std::string& dir) {
-  const StudyReport report = analyse_study(dir);
+// `dip study report STUDY [--stop-patience P] [--stop-min-iter F]`: the tables and plots into
+// STUDY/report/, the tables on stdout.
+int study_report_main(const std::vector<std::string>& argv) {
+  DIP_USER_CHECK(!argv.empty() && argv[0].rfind("--", 0) != 0,
+                 "dip study report: give the study folder first (dip study report STUDY [options])");
+  const std::string dir = argv[0];
+  const Args a = parse_options(
+      {int_option("stop-patience", "P", "replay the rules with this patience", 1, 1000000),
+       int_option("stop-min-iter", "F", "replay the rules with this floor", 0, 1000000)},
+      std::vector<std::string>(argv.begin() + 1, argv.end()), "dip study report");
+  StopOverrides overrides;
+  if (a.has("stop-patience")) overrides.patience = a.integer("stop-patience", 0);
+  if (a.has("stop-min-iter")) overrides.min_iter = a.integer("stop-min-iter", 0);
+  const StudyReport report = analyse_study(dir, overrides);
   for (const std::string& w : report.warnings) std::fprintf(stderr, "study: warning: %s\n", w.c_str());
   write_study_report(dir, report);
   std::fputs(read_file_text(dir + "/report/report.md").c_str(), stdout);
@@ -94,11 +105,7 @@ int study_cli(const std::vector<std::string>& args, std::string* error) {
   }
   if (sub == "run") return guarded([&] { return study_run_main(rest); }, error);
   if (sub == "report")
-    return guarded([&] {
-      DIP_USER_CHECK(rest.size() == 1 && rest[0].rfind("--", 0) != 0,
-                     "dip study report: give the study folder (dip study report STUDY)");
-      return study_report_main(rest[0]);
-    }, error);
+    return guarded([&] { return study_report_main(rest); }, error);
   return fail(2, sub.empty() ? "dip study: run or report? (see dip study --help)"
                              : "dip study: unknown command '" + sub + "' (run or report)", error);
 }

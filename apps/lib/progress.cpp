@@ -53,6 +53,17 @@ void Progress::update(int iter, double loss, std::optional<double> psnr,
                       std::optional<double> psnr_avg) {
   const int done = iter + 1;
   if (style_ == Style::Quiet) return;
+  // The estimate: the mean of iterations 2..6 (the first one also allocates and warms caches).
+  constexpr int kTimed = 5;
+  if (estimate_ != Estimate::None && done == 1) first_done_ = std::chrono::steady_clock::now();
+  if (estimate_ != Estimate::None && done == 1 + kTimed && total_ > 2 * kTimed) {
+    const double per_iter = seconds_since(first_done_) / kTimed;
+    if (style_ == Style::Bar) std::fprintf(out_, "\r\033[K");
+    std::fprintf(out_, "dip: %.0f ms/iteration: %s%s for %d iterations%s\n", 1e3 * per_iter,
+                 estimate_ == Estimate::Cap ? "at most " : "about ", format_duration(per_iter * total_).c_str(),
+                 total_, estimate_ == Estimate::Cap ? " (the stopping rule usually ends it sooner)" : "");
+    estimate_ = Estimate::None;
+  }
   if (style_ == Style::Lines) {
     if (done % line_every_ == 0 || done == total_)
       std::fprintf(out_, "  %s\n", status_text(done, loss, psnr, psnr_avg).c_str());

@@ -21,6 +21,9 @@ class Progress {
   void finish();
   // Text shown after the PSNR from now on (the stopping rule's signal and its t*).
   void set_note(std::string note) { note_ = std::move(note); }
+  // After the first few iterations, print once how long the whole run will take at most (the
+  // count is a cap when a stopping rule may end the run sooner: `capped`).
+  void announce_estimate(bool capped) { estimate_ = capped ? Estimate::Cap : Estimate::Exact; }
 
   // "1h02m", "3m05s", "12s".
   static std::string format_duration(double seconds);
@@ -36,6 +39,8 @@ class Progress {
   std::chrono::steady_clock::time_point start_, last_draw_;
   bool drawn_ = false;
   std::string note_;
+  enum class Estimate { None, Exact, Cap } estimate_ = Estimate::None;
+  std::chrono::steady_clock::time_point first_done_;  // the end of the first iteration
 };
 
 }  // namespace dip::apps

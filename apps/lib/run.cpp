@@ -295,6 +295,7 @@ int run_task(const TaskInfo& task, const Args& args) {
   ::mkdir(snapshot_dir.c_str(), 0755);
 
   Progress progress(train.iters, quiet);
+  progress.announce_estimate(train.stop.kind != StopKind::Fixed);
   SnapshotFn snapshot = [&](int iter, const Image& img) {
     char name[64];
     std::snprintf(name, sizeof name, "/iter_%05d.png", iter);

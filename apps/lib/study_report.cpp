@@ -161,6 +161,16 @@ void read_runs(const std::string& study_dir, StudyReport& report) {
       report.warnings.push_back("skipped " + name + ": " + e.what());
     }
   }
+  // Runs whose input could not be used (`dip study run` wrote why).
+  std::vector<fs::path> failed;
+  for (const auto& e : fs::directory_iterator(study_dir + "/runs", ec))
+    if (e.is_regular_file() && e.path().extension() == ".failed") failed.push_back(e.path());
+  std::sort(failed.begin(), failed.end());
+  for (const fs::path& file : failed) {
+    std::string why = read_text(file.string());
+    while (!why.empty() && why.back() == '\n') why.pop_back();
+    report.warnings.push_back("failed " + file.stem().string() + ": " + why);
+  }
 }
 
 // ======== analysis ========
@@ -310,9 +320,12 @@ std::vector<double> settings_of(const StudyReport& report) {
 
 }  // namespace
 
-StudyReport analyse_study(const std::string& study_dir) {
+StudyReport analyse_study(const std::string& study_dir, const StopOverrides& overrides) {
   StudyReport report;
   report.study = read_settings(study_dir);
+  // The rules' patience and floor only matter when a trace is replayed: they can be changed here.
+  if (overrides.patience) report.study.stop.patience = *overrides.patience;
+  if (overrides.min_iter) report.study.stop.min_iter = *overrides.min_iter;
   report.fixed_iters = std::min(report.study.paper_iters, report.study.iters);
   read_runs(study_dir, report);
   DIP_USER_CHECK(!report.runs.empty(), "study report: no finished runs in '", study_dir, "/runs' (",

@@ -95,7 +95,12 @@ struct StudyReport {
 // Reads STUDY/study.json and STUDY/runs/*.json and evaluates every rule. Run files that do not
 // parse or are not done are skipped with a line in `warnings` (the caller prints them). UserError
 // when study.json is missing or malformed, or no run has finished.
-StudyReport analyse_study(const std::string& study_dir);
+// The rules' patience and floor can be replayed with other values than study.json's (the signals
+// themselves, and so the window, are fixed when the runs are made).
+struct StopOverrides {
+  std::optional<int> patience, min_iter;
+};
+StudyReport analyse_study(const std::string& study_dir, const StopOverrides& overrides = {});
 
 // Writes STUDY/report/: report.md, study.html (the tables and the plots), results.csv and
 // results.json (one row per split, setting, stream and rule), runs.csv (one row per run and rule),

@@ -312,7 +312,9 @@ std::string study_run_help() {
   return "dip study run: DIP over a training and a test folder, traced for every stopping rule\n\n"
          "usage:\n"
          "  dip study run --task denoise --train DIR --test DIR --out STUDY [--size 128 --iters 1200]\n"
-         "  dip study report STUDY     the tables and plots (seconds, no GPU)\n\n"
+         "  dip study report STUDY [--stop-patience P] [--stop-min-iter F]\n"
+         "                            the tables and plots (seconds, no GPU); the rules can be\n"
+         "                            replayed with another patience or floor than the study's\n\n"
          "study options:\n" +
          format_options(study_options()) +
          "\nthe task's own options (--sigma, --factor, --mask-kind, --quality) and the Transformer options\n"
