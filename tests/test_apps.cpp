@@ -260,18 +260,10 @@ TEST_CASE("apps output_dir: appears only on commit, replaces an earlier output, 
 
 TEST_CASE("apps trainer: the DIP loop fits a small net, traces, EMA and seeded reg-noise") {
   // A 2-scale skip net on a 32x32 picture: the loss must fall well within 60 iterations.
-  SkipConfig cfg;
-  cfg.in_channels = 8;
-  cfg.channels_down = {16, 16};
-  cfg.channels_up = {16, 16};
-  cfg.channels_skip = {4, 4};
-  Rng rng(5);
-  auto net = skip(cfg, rng);
-  FitTarget fit;
-  Image pic = test_picture(32, 32);
-  fit.observed = image_to_tensor(pic);
-  fit.ground_truth = pic;
-  fit.input = Tensor::uniform({1, 8, 32, 32}, 0.f, 0.1f, rng);
+  dip::test::SmallFit small = dip::test::small_fit();
+  Module* net = small.net.get();
+  const FitTarget& fit = small.target;
+  const Image& pic = *fit.ground_truth;
   TrainOptions opt;
   opt.iters = 60;
   opt.every = 20;

@@ -164,7 +164,7 @@ TEST_CASE("apps cli: every task takes a stopping rule and the TV regulariser") {
     std::string error;
     REQUIRE_MESSAGE(run_cli(args, &error) == 0, args[0], ": ", error);
     const std::string j = dip::test::read_file(out + "/metrics.json");
-    for (const std::string key : {"\"rule\": \"" + rule + "\", \"window\": 4, \"patience\": 4, \"min_iter\": 0, "
+    for (const std::string& key : {"\"rule\": \"" + rule + "\", \"window\": 4, \"patience\": 4, \"min_iter\": 0, "
                                   "\"check_every\": 2", std::string("\"tv\": 0.01"), std::string("\"wmv\": "),
                                   std::string("\"gap_db\": ")})
       CHECK_MESSAGE(j.find(key) != std::string::npos, args[0], ": ", key, "\n", j);

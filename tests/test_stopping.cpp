@@ -177,18 +177,9 @@ TEST_CASE("cuda stopping signals: the same values on the GPU" * dip::test::needs
 }
 
 TEST_CASE("stopping end to end: a short DIP run with wmv stops before the cap and returns t*'s outputs") {
-  SkipConfig cfg;
-  cfg.in_channels = 8;
-  cfg.channels_down = {16, 16};
-  cfg.channels_up = {16, 16};
-  cfg.channels_skip = {4, 4};
-  Rng rng(5);
-  auto net = skip(cfg, rng);
-  FitTarget fit;
-  Image pic = dip::test::test_picture(32, 32);
-  fit.observed = image_to_tensor(pic);
-  fit.ground_truth = pic;
-  fit.input = Tensor::uniform({1, 8, 32, 32}, 0.f, 0.1f, rng);
+  dip::test::SmallFit small = dip::test::small_fit();
+  Module* net = small.net.get();
+  const FitTarget& fit = small.target;
   TrainOptions opt;
   opt.iters = 2000;
   opt.every = 10;

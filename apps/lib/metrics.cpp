@@ -1,5 +1,7 @@
 #include "apps/lib/metrics.h"
 
+#include "apps/lib/json.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -39,24 +41,14 @@ std::string number(const std::optional<double>& v, int digits = 6) {
   return v ? number(*v, digits) : "null";
 }
 
-std::string quoted(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      out += buf;
-    } else {
-      out += c;
-    }
-  }
-  return out + "\"";
-}
-
 }  // namespace
+
+std::string db_text(const std::optional<double>& v) {
+  if (!v) return "-";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f dB", *v);
+  return buf;
+}
 
 std::optional<std::pair<double, int>> trace_best_psnr(const std::vector<TracePoint>& trace, bool ema) {
   std::optional<std::pair<double, int>> best;
@@ -71,12 +63,12 @@ std::string metrics_json(const RunMetrics& m) {
   const StopMetrics& s = m.stop;
   std::ostringstream os;
   os << "{\n"
-     << "  \"task\": " << quoted(m.task) << ",\n"
-     << "  \"net\": " << quoted(m.net) << ",\n"
-     << "  \"network\": " << quoted(m.network) << ",\n"
+     << "  \"task\": " << json_quote(m.task) << ",\n"
+     << "  \"net\": " << json_quote(m.net) << ",\n"
+     << "  \"network\": " << json_quote(m.network) << ",\n"
      << "  \"parameters\": " << m.parameters << ",\n"
-     << "  \"device\": " << quoted(m.device) << ",\n"
-     << "  \"precision\": " << quoted(m.precision) << ",\n"
+     << "  \"device\": " << json_quote(m.device) << ",\n"
+     << "  \"precision\": " << json_quote(m.precision) << ",\n"
      << "  \"iters\": " << m.iters << ",\n"
      << "  \"seconds\": " << number(m.seconds) << ",\n"
      << "  \"ms_per_iter\": " << number(m.ms_per_iter) << ",\n"
@@ -90,14 +82,14 @@ std::string metrics_json(const RunMetrics& m) {
      << "  \"backtracks\": " << m.backtracks << ",\n"
      << "  \"interrupted\": " << (m.interrupted ? "true" : "false") << ",\n"
      << "  \"tv\": " << number(m.tv_weight) << ",\n"
-     << "  \"stop\": {\"rule\": " << quoted(s.rule) << ", \"window\": " << s.window << ", \"patience\": "
+     << "  \"stop\": {\"rule\": " << json_quote(s.rule) << ", \"window\": " << s.window << ", \"patience\": "
      << s.patience << ", \"min_iter\": " << s.min_iter << ", \"check_every\": " << s.check_every
      << ", \"emv_alpha\": " << number(s.emv_alpha) << ", \"t_star\": "
      << (s.stop_iter ? std::to_string(*s.stop_iter) : "null") << ", \"fired\": " << (s.fired ? "true" : "false")
      << "},\n"
-     << "  \"returned\": {\"stream\": " << quoted(s.stream) << ", \"psnr\": " << number(s.returned_psnr)
+     << "  \"returned\": {\"stream\": " << json_quote(s.stream) << ", \"psnr\": " << number(s.returned_psnr)
      << ", \"mse\": " << number(s.returned_mse, 8) << "},\n"
-     << "  \"oracle\": {\"stream\": " << quoted(s.stream) << ", \"psnr\": " << number(s.oracle_psnr)
+     << "  \"oracle\": {\"stream\": " << json_quote(s.stream) << ", \"psnr\": " << number(s.oracle_psnr)
      << ", \"iter\": " << (s.oracle_psnr ? std::to_string(s.oracle_iter) : "null") << "},\n"
      << "  \"gap_db\": " << number(s.gap_db()) << ",\n"
      << "  \"trace\": [";

@@ -14,6 +14,8 @@ namespace dip::apps {
 
 double mse(const Image& estimate, const Image& reference);
 double psnr(const Image& estimate, const Image& reference);
+// "25.31 dB", or "-" when there is no value.
+std::string db_text(const std::optional<double>& v);
 
 struct TracePoint {
   int iter = 0;

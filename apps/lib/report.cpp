@@ -15,6 +15,8 @@ std::string fmt(const char* f, double v) {
   return buf;
 }
 
+}  // namespace
+
 std::string escape_html(const std::string& s) {
   std::string out;
   for (char c : s) {
@@ -51,8 +53,6 @@ std::string stop_text(const RunMetrics& m) {
   if (m.tv_weight > 0) t += fmt("; TV weight %g", m.tv_weight);
   return t;
 }
-
-}  // namespace
 
 std::string curve_svg(const std::vector<TracePoint>& trace, const CurveMarks& marks) {
   // The signal panel (stopping signals, log scale) sits below the PSNR/loss panel when present.

@@ -9,6 +9,11 @@
 
 namespace dip::apps {
 
+// Text safe inside HTML and SVG (<, >, &, ").
+std::string escape_html(const std::string& s);
+// "Nice" tick spacing for an axis: 1, 2 or 5 times a power of ten, about `count` ticks over `range`.
+double tick_step(double range, int count);
+
 // Marks on the curve: the stopping rule's t* and the trace's best PSNR (the oracle).
 struct CurveMarks {
   std::optional<int> t_star, oracle_iter;

@@ -78,12 +78,6 @@ void write_text(const std::string& path, const std::string& text) {
   if (!f) throw std::runtime_error("could not write '" + path + "'");
 }
 
-std::string db_text(const std::optional<double>& v) {
-  if (!v) return "-";
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.2f dB", *v);
-  return buf;
-}
 
 }  // namespace
 

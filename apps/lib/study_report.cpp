@@ -10,6 +10,7 @@
 
 #include "apps/lib/atomic_file.h"
 #include "apps/lib/json.h"
+#include "apps/lib/report.h"
 #include "apps/lib/user_error.h"
 
 namespace fs = std::filesystem;
@@ -551,27 +552,7 @@ std::string results_json(const StudyReport& report) {
 
 // ======== plots (SVG by hand, as report.cpp does) ========
 
-std::string escape_html(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '&': out += "&amp;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
-    }
-  }
-  return out;
-}
-
-// "Nice" tick spacing for a range: 1, 2 or 5 times a power of ten, about `count` ticks.
-double tick_step(double range, int count) {
-  if (range <= 0) return 1.0;
-  const double raw = range / count, p = std::pow(10.0, std::floor(std::log10(raw)));
-  const double r = raw / p;
-  return (r < 1.5 ? 1 : r < 3.5 ? 2 : r < 7.5 ? 5 : 10) * p;
-}
+// escape_html and tick_step: apps/lib/report.h.
 
 const char* rule_colour(const std::string& rule) {
   if (rule == "learned") return "#b03a2e";

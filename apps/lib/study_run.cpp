@@ -12,6 +12,7 @@
 
 #include "apps/lib/atomic_file.h"
 #include "apps/lib/interrupt.h"
+#include "apps/lib/json.h"
 #include "apps/lib/metrics.h"
 #include "apps/lib/options.h"
 #include "apps/lib/progress.h"
@@ -205,25 +206,11 @@ std::vector<T> parse_list(const std::string& option, const std::string& text, T 
   return out;
 }
 
-std::string json_text(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') out += '\\';
-    if (static_cast<unsigned char>(c) < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      out += buf;
-    } else {
-      out += c;
-    }
-  }
-  return out + "\"";
-}
 
 std::string json_names(const std::vector<std::string>& paths) {
   std::string out = "[";
   for (size_t i = 0; i < paths.size(); ++i)
-    out += (i ? ", " : "") + json_text(fs::path(paths[i]).filename().string());
+    out += (i ? ", " : "") + json_quote(fs::path(paths[i]).filename().string());
   return out + "]";
 }
 
@@ -234,8 +221,8 @@ std::string study_settings_json(const Args& a, const TaskInfo& task, int paper_i
                                 const std::vector<std::string>& train, const std::vector<std::string>& test,
                                 size_t runs) {
   std::ostringstream os;
-  os << "{\n  \"version\": 1,\n  \"task\": " << json_text(task.name) << ",\n  \"net\": "
-     << json_text(a.text("net", "skip")) << ",\n  \"size\": " << a.integer("size", 0) << ",\n  \"iters\": " << iters
+  os << "{\n  \"version\": 1,\n  \"task\": " << json_quote(task.name) << ",\n  \"net\": "
+     << json_quote(a.text("net", "skip")) << ",\n  \"size\": " << a.integer("size", 0) << ",\n  \"iters\": " << iters
      << ",\n  \"every\": " << a.integer("every", 10) << ",\n  \"seeds\": [";
   for (size_t i = 0; i < seeds.size(); ++i) os << (i ? ", " : "") << seeds[i];
   os << "],\n  \"tv\": [";
@@ -249,7 +236,7 @@ std::string study_settings_json(const Args& a, const TaskInfo& task, int paper_i
   for (const char* name : {"lr", "reg-noise"}) tuned.push_back(text_option(name, "", ""));
   for (const OptionSpec& s : vit_options()) tuned.push_back(s);
   for (const OptionSpec& s : tuned)
-    if (a.has(s.name)) os << (first ? "" : ", ") << json_text(s.name) << ": " << json_text(a.text(s.name)), first = false;
+    if (a.has(s.name)) os << (first ? "" : ", ") << json_quote(s.name) << ": " << json_quote(a.text(s.name)), first = false;
   os << "},\n  \"train\": " << json_names(train) << ",\n  \"test\": " << json_names(test) << ",\n  \"runs\": " << runs
      << "\n}\n";
   return os.str();
@@ -299,12 +286,6 @@ int task_default_iters(const TaskInfo& task, const Args& a, const std::vector<Pl
   throw UserError("dip study run: no usable image (" + last_error + ")");
 }
 
-std::string db_text(const std::optional<double>& v) {
-  if (!v) return "-";
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.2f dB", *v);
-  return buf;
-}
 
 }  // namespace
 
@@ -428,8 +409,8 @@ int study_run_main(const std::vector<std::string>& argv) {
     }
     const RunMetrics m = summarize_run(*task, run, result, precision_name(device), run_seed);
     std::ostringstream os;
-    os << "{\n\"id\": " << json_text(r->id) << ",\n\"index\": " << r->index << ",\n\"split\": " << json_text(r->split)
-       << ",\n\"image\": " << json_text(r->image) << ",\n\"image_hash\": " << json_text(content_hash_hex(bytes))
+    os << "{\n\"id\": " << json_quote(r->id) << ",\n\"index\": " << r->index << ",\n\"split\": " << json_quote(r->split)
+       << ",\n\"image\": " << json_quote(r->image) << ",\n\"image_hash\": " << json_quote(content_hash_hex(bytes))
        << ",\n\"seed\": " << r->seed << ",\n\"tv\": " << setting_text(r->tv) << ",\n\"done\": true,\n\"metrics\": "
        << metrics_json(m) << "}\n";
     write_file_atomic(base + ".json", os.str());
