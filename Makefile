@@ -40,7 +40,8 @@ test: build
 	@rc=0; tests/slurm/test_study.sh $(BUILD) || rc=$$?; \
 	if [ $$rc -eq 77 ]; then echo "slurm study test: skipped"; elif [ $$rc -ne 0 ]; then exit $$rc; fi
 
-# The main job: denoise the bundled image (on a CPU-only machine a quick 128 px profile, ~3 minutes).
+# The main job: denoise the bundled image (on a CPU-only machine a quick 128 px profile that stops
+# by itself: --stop wmv, at most 1200 iterations, about 3-5 minutes on 2 cores).
 run: build
 	$(BUILD)/dip denoise --image data/astronaut.png --device auto --out out/denoise
 

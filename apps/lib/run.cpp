@@ -242,11 +242,19 @@ int run_task(const TaskInfo& task, const Args& args) {
     plan.size = 128;
     plan.size_shrinks_only = true;
     plan.iters = task.cpu_iters;
-    say("dip: no GPU (" + gpu::describe() + "): quick CPU profile --size 128 (shrinking only) --iters " +
-        std::to_string(task.cpu_iters) + " (give --size/--iters, or --device cpu, for the full run)");
+    say("dip: no GPU (" + gpu::describe() + "): quick CPU profile --size 128 (shrinking only), --stop wmv "
+        "with patience 300 and floor 200, at most " + std::to_string(task.cpu_iters) +
+        " iterations (give --size/--iters, or --device cpu, for the full run)");
   }
   // The quick CPU profile stops automatically; elsewhere the notebooks' fixed count is the default.
   plan.stop = stop_options_from(args, plan.size_shrinks_only ? StopKind::Wmv : StopKind::Fixed);
+  if (plan.size_shrinks_only) {
+    // The quick profile's rule settings, chosen on the study of README "The study" (128 px, 1200
+    // iterations): t* fell at 400-1000 there, so 300 iterations of patience end most runs well
+    // inside the cap, and the floor skips the blurry start.
+    if (!args.has("stop-patience")) plan.stop.patience = 300;
+    if (!args.has("stop-min-iter")) plan.stop.min_iter = 200;
+  }
   plan.note = [&say](const std::string& s) { say("dip: " + s); };
 
   // ---- the task and the network ----
