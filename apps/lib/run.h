@@ -50,9 +50,9 @@ std::string precision_name(Device device);
 // UserError for bad input (before anything is written).
 int run_task(const TaskInfo& task, const Args& args);
 
-// The stopping rule from --stop, --stop-window, ... (`default_kind` without --stop). UserError
-// for settings that do not fit together.
-StopOptions stop_options_from(const Args& args, StopKind default_kind);
+// The stopping rule from --stop, --stop-window, ... on top of `defaults` (what the options do not
+// set). UserError for settings that do not fit together.
+StopOptions stop_options_from(const Args& args, StopOptions defaults);
 
 // Bytes the network's training step is estimated to need at h x w (for the "too large" check).
 double estimate_training_bytes(int height, int width, int max_channels);

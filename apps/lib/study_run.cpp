@@ -322,8 +322,11 @@ int study_run_main(const std::vector<std::string>& argv) {
                  "dip study run: a jpeg study needs --quality (the compression made from each clean image)");
   const bool quiet = a.flag("quiet");
   const int every = a.integer("every", 10);
-  DIP_USER_CHECK(a.integer("stop-window", 100) % every == 0, "dip study run: --stop-window (",
-                 a.integer("stop-window", 100), ") must be a multiple of --every (", every, ")");
+  // The runs are traced at fixed count (the report replays every rule); the signals are checked
+  // at every trace point, so the window must be a multiple of --every.
+  StopOptions stop_defaults;
+  stop_defaults.check_every = every;
+  const StopOptions stop = stop_options_from(a, stop_defaults);
   const std::vector<int> seeds = parse_list<int>("seeds", a.text("seeds", "0"), 0);
   const std::vector<double> tvs = parse_list<double>("tv", a.text("tv", "0"), 0.0);
   const std::vector<std::string> train = list_study_images(a.text("train"), "train");
@@ -374,7 +377,6 @@ int study_run_main(const std::vector<std::string>& argv) {
   for (const PlannedRun* r : mine) {
     const std::string base = out + "/runs/" + r->id;
     std::string bytes;
-    uint64_t run_seed = 0;
     PreparedRun run;
     try {
       bytes = read_file_text(r->path);
@@ -385,12 +387,8 @@ int study_run_main(const std::vector<std::string>& argv) {
       plan.device = device;
       plan.size = a.integer("size", 0);
       plan.iters = iters;
-      plan.seed = run_seed = study_run_seed(bytes, r->seed);
-      plan.stop.kind = StopKind::Fixed;  // every rule is replayed from the trace by the report
-      plan.stop.window = a.integer("stop-window", 100);
-      plan.stop.patience = a.integer("stop-patience", 1000);
-      plan.stop.min_iter = a.integer("stop-min-iter", 0);
-      plan.stop.check_every = every;
+      plan.seed = study_run_seed(bytes, r->seed);
+      plan.stop = stop;
       run = prepare_run(*task, run_args, plan);
     } catch (const std::exception& e) {
       // One unusable image is reported and skipped; the others' runs go on.
@@ -407,7 +405,7 @@ int study_run_main(const std::vector<std::string>& argv) {
       say("study: interrupted during " + r->id + " (not saved; a re-run resumes it)");
       return 130;
     }
-    const RunMetrics m = summarize_run(*task, run, result, precision_name(device), run_seed);
+    const RunMetrics m = summarize_run(*task, run, result, precision_name(device), r->seed);
     std::ostringstream os;
     os << "{\n\"id\": " << json_quote(r->id) << ",\n\"index\": " << r->index << ",\n\"split\": " << json_quote(r->split)
        << ",\n\"image\": " << json_quote(r->image) << ",\n\"image_hash\": " << json_quote(content_hash_hex(bytes))
