@@ -25,6 +25,14 @@ std::vector<std::pair<std::string, Variable>> Module::named_parameters() const {
   return out;
 }
 
+std::vector<std::pair<std::string, Tensor*>> Module::named_buffers() const {
+  std::vector<std::pair<std::string, Tensor*>> out;
+  for (const auto& [name, b] : buffers_) out.emplace_back(name, b.get());
+  for (const auto& [name, child] : children_)
+    for (auto& [sub, b] : child->named_buffers()) out.emplace_back(name + "." + sub, b);
+  return out;
+}
+
 std::vector<Variable> Module::parameters() const {
   std::vector<Variable> out;
   for (auto& [name, p] : named_parameters()) out.push_back(p);

@@ -26,6 +26,8 @@ class Module {
   std::vector<Variable> parameters() const;
   std::vector<std::pair<std::string, Variable>> named_parameters() const;
   int64_t num_parameters() const;
+  // Every buffer (BatchNorm's running statistics), named like the parameters; for checkpoints.
+  std::vector<std::pair<std::string, Tensor*>> named_buffers() const;
 
   // Moves every parameter and buffer to `device` (in place: the Variables keep their identity).
   virtual void to(Device device);

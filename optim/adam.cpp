@@ -40,6 +40,18 @@ void Adam::step() {
   slots_.clear();  // drop the references to this step's gradients
 }
 
+void Adam::load_state(int step, std::vector<Tensor> m, std::vector<Tensor> v) {
+  DIP_CHECK(step >= 0 && m.size() == params_.size() && v.size() == params_.size(),
+            "Adam::load_state: ", m.size(), " moments for ", params_.size(), " parameters");
+  for (size_t i = 0; i < params_.size(); ++i)
+    DIP_CHECK(m[i].defined() == v[i].defined() && (!m[i].defined() || (m[i].shape() == params_[i].data().shape() &&
+                                                                      v[i].shape() == m[i].shape())),
+              "Adam::load_state: the moments of parameter ", i, " do not match its shape");
+  step_ = step;
+  m_ = std::move(m);
+  v_ = std::move(v);
+}
+
 void Adam::zero_grad() {
   for (Variable& p : params_) p.zero_grad();
 }

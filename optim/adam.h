@@ -34,6 +34,12 @@ class Adam {
   const AdamOptions& options() const { return opt_; }
   void set_lr(float lr) { opt_.lr = lr; }
 
+  // The state a checkpoint needs: the step count and the moments, one per parameter (undefined
+  // until that parameter's first update). load_state() puts a saved state back.
+  const std::vector<Tensor>& first_moments() const { return m_; }
+  const std::vector<Tensor>& second_moments() const { return v_; }
+  void load_state(int step, std::vector<Tensor> m, std::vector<Tensor> v);
+
  private:
   std::vector<Variable> params_;
   std::vector<Tensor> m_, v_;  // first and second moments, one per parameter (same shape)

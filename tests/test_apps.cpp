@@ -229,23 +229,24 @@ TEST_CASE("apps output_dir: appears only on commit, replaces an earlier output, 
   ScratchDir dir;
   const std::string target = dir / "run";
   {
-    OutputDir out(target);
+    OutputDir out(target, false);
     dip::test::write_file(out.file("metrics.json"), "{}");
     CHECK(!std::filesystem::exists(target));
-  }  // not committed: nothing left
+    CHECK(std::filesystem::exists(target + ".partial"));
+  }  // neither committed nor kept: nothing left
   CHECK(dir.entries().empty());
   {
-    OutputDir out(dir / "nested/deeper/run");  // parents created ...
+    OutputDir out(dir / "nested/deeper/run", false);  // parents created ...
   }
   CHECK(dir.entries().empty());  // ... and removed again when the run fails
   {
-    OutputDir out(target);
+    OutputDir out(target, false);
     dip::test::write_file(out.file("metrics.json"), "{\"first\": 1}");
     out.commit();
   }
   CHECK(dip::test::read_file(target + "/metrics.json") == "{\"first\": 1}");
   {
-    OutputDir out(target);  // an earlier dip output may be replaced
+    OutputDir out(target, false);  // an earlier dip output may be replaced
     dip::test::write_file(out.file("metrics.json"), "{\"second\": 2}");
     out.commit();
   }

@@ -257,19 +257,17 @@ TEST_CASE("apps cli: help texts") {
   CHECK(general_help().find("jpeg") != std::string::npos);
 }
 
-TEST_CASE("apps cli: Ctrl-C stops the run and saves the outputs so far (exit 130)") {
+TEST_CASE("apps cli: Ctrl-C stops the run and saves the outputs so far in OUT.partial (exit 130)") {
   ScratchDir dir;
   const std::string img = write_test_png(dir / "img.png", 64, 64);
   std::atomic<bool> done{false};
-  // SIGINT once the run has created its temporary output directory (i.e. it is past setup).
+  // SIGINT once the run has written its first snapshot (i.e. it is training).
   std::thread interrupter([&] {
     while (!done) {
-      for (const std::string& e : dir.entries())
-        if (e.rfind("out.tmp-", 0) == 0) {
-          std::this_thread::sleep_for(std::chrono::milliseconds(50));
-          std::raise(SIGINT);
-          return;
-        }
+      if (std::filesystem::exists(dir / "out.partial/snapshots/iter_00000.png")) {
+        std::raise(SIGINT);
+        return;
+      }
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
   });
@@ -279,8 +277,10 @@ TEST_CASE("apps cli: Ctrl-C stops the run and saves the outputs so far (exit 130
   interrupter.join();
   std::signal(SIGINT, SIG_DFL);
   CHECK(status == 130);
-  check_outputs(dir / "out", {"observed.png", "output.png", "metrics.json", "report.html", "curve.svg"});
-  const std::string j = dip::test::read_file(dir / "out/metrics.json");
+  CHECK(!std::filesystem::exists(dir / "out"));  // only a finished run appears as OUT
+  check_outputs(dir / "out.partial", {"observed.png", "output.png", "metrics.json", "report.html", "curve.svg",
+                                      "checkpoint.dip"});
+  const std::string j = dip::test::read_file(dir / "out.partial/metrics.json");
   CHECK(j.find("\"interrupted\": true") != std::string::npos);
   CHECK(j.find("\"iters\": 100000") == std::string::npos);
 }

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -14,6 +15,22 @@
 namespace dip::apps {
 
 namespace {
+
+long long g_write_budget = -1;  // fail_writes_after_for_testing
+
+// write(2), or ENOSPC once the test budget is spent.
+ssize_t checked_write(int fd, const char* data, size_t size) {
+  if (g_write_budget >= 0) {
+    if (g_write_budget == 0) {
+      errno = ENOSPC;
+      return -1;
+    }
+    size = std::min<size_t>(size, static_cast<size_t>(g_write_budget));
+  }
+  const ssize_t n = ::write(fd, data, size);
+  if (n > 0 && g_write_budget >= 0) g_write_budget -= n;
+  return n;
+}
 
 std::string directory_of(const std::string& path) {
   const size_t slash = path.find_last_of('/');
@@ -31,7 +48,7 @@ mode_t current_umask() {
 }
 
 // A complete temporary file next to `path` holding `text`, flushed to disk; returns its name.
-std::string write_temporary(const std::string& path, const std::string& text) {
+std::string write_temporary(const std::string& path, const char* data, size_t size) {
   std::string name = path + ".tmp-XXXXXX";
   std::vector<char> buf(name.begin(), name.end());
   buf.push_back('\0');
@@ -40,8 +57,8 @@ std::string write_temporary(const std::string& path, const std::string& text) {
   name = buf.data();
   ::fchmod(fd, 0666 & ~current_umask());  // mkstemp makes 0600; give what open(2) would
   size_t done = 0;
-  while (done < text.size()) {
-    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+  while (done < size) {
+    const ssize_t n = checked_write(fd, data + done, size - done);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
       const int saved = errno;
@@ -72,7 +89,11 @@ void sync_directory(const std::string& path) {
 }  // namespace
 
 void write_file_atomic(const std::string& path, const std::string& text) {
-  const std::string temp = write_temporary(path, text);
+  write_file_atomic(path, text.data(), text.size());
+}
+
+void write_file_atomic(const std::string& path, const void* data, size_t size) {
+  const std::string temp = write_temporary(path, static_cast<const char*>(data), size);
   if (::rename(temp.c_str(), path.c_str()) != 0) {
     const int saved = errno;
     ::unlink(temp.c_str());
@@ -83,7 +104,7 @@ void write_file_atomic(const std::string& path, const std::string& text) {
 }
 
 bool create_file_exclusive(const std::string& path, const std::string& text) {
-  const std::string temp = write_temporary(path, text);
+  const std::string temp = write_temporary(path, text.data(), text.size());
   const int rc = ::link(temp.c_str(), path.c_str());  // fails with EEXIST when another process won
   const int saved = errno;
   ::unlink(temp.c_str());
@@ -104,5 +125,7 @@ std::string read_file_text(const std::string& path) {
   if (f.bad()) fail("read", path);
   return os.str();
 }
+
+void fail_writes_after_for_testing(long long bytes) { g_write_budget = bytes; }
 
 }  // namespace dip::apps

@@ -25,6 +25,7 @@ double mse(const Image& estimate, const Image& reference) {
 
 double psnr(const Image& estimate, const Image& reference) {
   const double m = mse(estimate, reference);
+  if (!std::isfinite(m)) return std::numeric_limits<double>::quiet_NaN();  // not a value to rank
   return m > 0.0 ? 10.0 * std::log10(1.0 / m) : std::numeric_limits<double>::infinity();
 }
 

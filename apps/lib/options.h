@@ -38,6 +38,8 @@ class Args {
   double real(const std::string& name, double fallback) const;
   bool flag(const std::string& name) const { return has(name); }
   void set(const std::string& name, const std::string& value) { values_[name] = value; }
+  void erase(const std::string& name) { values_.erase(name); }
+  const std::map<std::string, std::string>& values() const { return values_; }
 
  private:
   std::map<std::string, std::string> values_;

@@ -1,17 +1,21 @@
 #include "apps/lib/run.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
+#include <cstring>
 #include <cstdio>
 #include <fstream>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "apps/lib/atomic_file.h"
 #include "apps/lib/image_io.h"
 #include "apps/lib/interrupt.h"
 #include "apps/lib/output_dir.h"
 #include "apps/lib/progress.h"
 #include "apps/lib/report.h"
+#include "apps/lib/state_file.h"
 #include "apps/lib/task_common.h"
 #include "apps/lib/user_error.h"
 #include "apps/lib/vit_options.h"
@@ -51,6 +55,13 @@ std::vector<OptionSpec> common_options(const TaskInfo& task) {
                  "1000"),
       int_option("stop-min-iter", "F", "the rule's floor: no stop point before iteration F", 0, 1000000, "0"),
       int_option("stop-check", "K", "evaluate the stopping signals every K iterations", 1, 10000, "10"),
+      int_option("checkpoint-every", "N",
+                 "save the run's whole state every N iterations into OUT.partial/ (it is always saved when the run "
+                 "is interrupted), so a killed run can be continued",
+                 1, 1000000),
+      text_option("resume", "DIR",
+                  "continue the unfinished run of --out DIR from its checkpoint, with its own settings (give only "
+                  "--threads/--quiet); the result is the same as an uninterrupted run's"),
       float_option("tv", "LAMBDA", "weight of the isotropic total-variation regulariser (DIP-TV); 0 = plain DIP", 0.0,
                    1e6, false, "0"),
       flag_option("quiet", "print errors only"),
@@ -71,13 +82,6 @@ double host_memory_bytes() {
   const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
   return pages > 0 && page > 0 ? static_cast<double>(pages) * page : 0.0;
 }
-
-void write_text(const std::string& path, const std::string& text) {
-  std::ofstream f(path, std::ios::binary);
-  f << text;
-  if (!f) throw std::runtime_error("could not write '" + path + "'");
-}
-
 
 }  // namespace
 
@@ -215,7 +219,53 @@ RunMetrics summarize_run(const TaskInfo& task, const PreparedRun& run, const Tra
   return m;
 }
 
-int run_task(const TaskInfo& task, const Args& args) {
+namespace {
+
+constexpr const char* kCheckpointFile = "checkpoint.dip";
+
+std::vector<std::string> split_lines(const std::string& text) {
+  std::vector<std::string> lines;
+  size_t at = 0;
+  for (size_t nl; (nl = text.find('\n', at)) != std::string::npos; at = nl + 1) lines.push_back(text.substr(at, nl - at));
+  if (at < text.size()) lines.push_back(text.substr(at));
+  return lines;
+}
+
+// The options a resumed run may set itself; every other setting comes from its checkpoint.
+bool resume_may_set(const std::string& option) {
+  return option == "resume" || option == "threads" || option == "quiet";
+}
+
+// `--resume DIR`: the run's settings as its checkpoint recorded them, and the checkpoint's bytes.
+Args resumed_args(const TaskInfo& task, const Args& given, std::string& state) {
+  const std::string dir = given.text("resume");
+  for (const auto& [name, value] : given.values())
+    DIP_USER_CHECK(resume_may_set(name), "--resume continues the run with the settings it was started with; drop --",
+                   name, " (only --threads and --quiet may be given)");
+  const std::string path = OutputDir::partial_path(dir) + "/" + kCheckpointFile;
+  try {
+    state = read_file_text(path);
+  } catch (const std::exception&) {
+    throw UserError("--resume: no checkpoint of an unfinished run of '" + dir + "' (" + path +
+                    " cannot be read); runs save one when interrupted, or every --checkpoint-every N iterations");
+  }
+  const StateReader r(state, "'" + path + "'");
+  DIP_USER_CHECK(r.text("run.task") == task.name, "--resume: '", dir, "' is an unfinished '", r.text("run.task"),
+                 "' run, not '", task.name, "' (dip ", r.text("run.task"), " --resume ", dir, ")");
+  Args a;
+  for (const std::string& name : split_lines(r.text("run.options"))) a.set(name, r.text("option." + name));
+  for (const auto& [name, value] : given.values())
+    if (name != "resume") a.set(name, value);
+  a.set("out", dir);
+  return a;
+}
+
+}  // namespace
+
+int run_task(const TaskInfo& task, const Args& given) {
+  std::string resume_state;
+  const bool resume = given.has("resume");
+  const Args args = resume ? resumed_args(task, given, resume_state) : given;
   const bool quiet = args.flag("quiet");
   // Messages wait until the task is set up, so a run that fails on bad input prints its error alone.
   std::vector<std::string> pending;
@@ -290,12 +340,41 @@ int run_task(const TaskInfo& task, const Args& args) {
   say("dip: " + net_name + " net (" + std::to_string(net->num_parameters()) + " parameters) on " + device_text +
       ", " + loop);
 
-  // ---- outputs: everything goes into a temporary directory until the end ----
-  OutputDir out(out_path);
+  // ---- outputs: everything goes into DIR.partial until the run is complete ----
+  install_interrupt_handler();  // from here on Ctrl-C / SIGTERM stop the run and save what it has
+  std::vector<std::string> notes;
+  OutputDir out(out_path, resume, &notes);
+  for (const std::string& n : notes) say("dip: " + n);
   save_png(out.file("observed.png"), setup.observed);
   if (setup.fit.ground_truth) save_png(out.file("ground_truth.png"), *setup.fit.ground_truth);
   const std::string snapshot_dir = out.file("snapshots");
-  ::mkdir(snapshot_dir.c_str(), 0755);
+  if (::mkdir(snapshot_dir.c_str(), 0777) != 0 && errno != EEXIST)
+    throw std::runtime_error("could not create '" + snapshot_dir + "': " + std::strerror(errno));
+
+  // Checkpoints: the run's settings (so `--resume DIR` needs nothing else) and the loop's state.
+  Checkpointing checkpointing;
+  checkpointing.every = args.integer("checkpoint-every", 0);
+  checkpointing.resume = resume_state;
+  checkpointing.texts.emplace_back("run.task", task.name);
+  {
+    std::string names;
+    for (const auto& [name, value] : args.values()) {
+      if (resume_may_set(name)) continue;
+      names += name + "\n";
+      // --device auto resolves once: a resumed run trains where the first one did.
+      checkpointing.texts.emplace_back("option." + name, name == "device" ? device_name(device) : value);
+    }
+    // The quick CPU profile is decided by what was *not* given; keep that decision too.
+    if (plan.size_shrinks_only && !args.has("device")) {
+      names += "device\n";
+      checkpointing.texts.emplace_back("option.device", "auto");
+    }
+    checkpointing.texts.emplace_back("run.options", names);
+  }
+  const std::string checkpoint_path = out.file(kCheckpointFile);
+  checkpointing.save = [&](const std::string& bytes, int) { write_file_atomic(checkpoint_path, bytes); };
+  if (resume) say("dip: resuming " + out.work_path() + " at iteration " +
+                  std::to_string(state_next_iter(resume_state, checkpoint_path)));
 
   Progress progress(train.iters, quiet);
   progress.announce_estimate(train.stop.kind != StopKind::Fixed);
@@ -304,31 +383,50 @@ int run_task(const TaskInfo& task, const Args& args) {
     std::snprintf(name, sizeof name, "/iter_%05d.png", iter);
     save_png(snapshot_dir + name, img);
   };
-  TrainResult result = train_dip(*net, setup.fit, train, progress, snapshot);
-  if (result.interrupted) say("dip: interrupted after " + std::to_string(result.iters_done) +
-                              " iterations; saving the outputs so far");
+  TrainResult result;
+  try {
+    result = train_dip(*net, setup.fit, train, progress, snapshot, checkpointing);
+  } catch (const UserError&) {
+    throw;
+  } catch (const std::exception& e) {
+    // What was saved so far (snapshots, the last checkpoint) stays for inspection or --resume.
+    out.keep();
+    throw std::runtime_error(std::string(e.what()) + " (what was saved so far is in " + out.work_path() + "/)");
+  }
+  if (result.interrupted)
+    say("dip: interrupted after " + std::to_string(result.iters_done) + " iterations; saving the outputs so far");
 
   // ---- results ----
   RunMetrics m = summarize_run(task, run, result, precision, plan.seed);
   const StopMetrics& sm = m.stop;
-
-  save_png(out.file("output.png"), result.output);
-  std::vector<ReportImage> images = {{"observed.png", task.name == "flash" ? "flash (input)" : "observed"},
-                                     {"output.png", "output " + db_text(m.final_psnr)}};
-  if (result.output_avg) {
-    save_png(out.file("output_avg.png"), *result.output_avg);
-    images.push_back({"output_avg.png", "EMA output " + db_text(m.avg_psnr)});
+  try {
+    save_png(out.file("output.png"), result.output);
+    std::vector<ReportImage> images = {{"observed.png", task.name == "flash" ? "flash (input)" : "observed"},
+                                       {"output.png", "output " + db_text(m.final_psnr)}};
+    if (result.output_avg) {
+      save_png(out.file("output_avg.png"), *result.output_avg);
+      images.push_back({"output_avg.png", "EMA output " + db_text(m.avg_psnr)});
+    }
+    if (setup.fit.ground_truth)
+      images.push_back({"ground_truth.png", task.name == "flash" ? "no-flash (target)" : "ground truth"});
+    write_file_atomic(out.file("metrics.json"), metrics_json(m));
+    CurveMarks marks;
+    marks.t_star = sm.stop_iter;
+    if (sm.oracle_psnr) marks.oracle_iter = sm.oracle_iter;
+    if (train.stop.kind != StopKind::Fixed) marks.rule = sm.rule;
+    write_file_atomic(out.file("curve.svg"), curve_svg(m.trace, marks));
+    write_file_atomic(out.file("report.html"), report_html(m, setup.summary, images));
+    if (result.interrupted) {
+      out.keep();
+    } else {
+      std::remove(checkpoint_path.c_str());  // a finished run needs none
+      out.commit();
+    }
+  } catch (const std::exception& e) {
+    out.keep();
+    throw std::runtime_error(std::string(e.what()) + " (the run finished, but its outputs could not all be saved; "
+                             "what was saved is in " + out.work_path() + "/)");
   }
-  if (setup.fit.ground_truth)
-    images.push_back({"ground_truth.png", task.name == "flash" ? "no-flash (target)" : "ground truth"});
-  write_text(out.file("metrics.json"), metrics_json(m));
-  CurveMarks marks;
-  marks.t_star = sm.stop_iter;
-  if (sm.oracle_psnr) marks.oracle_iter = sm.oracle_iter;
-  if (train.stop.kind != StopKind::Fixed) marks.rule = sm.rule;
-  write_text(out.file("curve.svg"), curve_svg(m.trace, marks));
-  write_text(out.file("report.html"), report_html(m, setup.summary, images));
-  out.commit();
 
   std::string line = "dip " + task.name + ": " + std::to_string(m.iters) + " iterations in " +
                      Progress::format_duration(m.seconds);
@@ -351,8 +449,13 @@ int run_task(const TaskInfo& task, const Args& args) {
                   sm.stream == "ema" ? "EMA" : "raw", *sm.returned_psnr, *sm.oracle_psnr, sm.oracle_iter, *gap);
     say(g);
   }
+  if (result.interrupted) {
+    say("dip: unfinished outputs in " + out.work_path() + "/; continue with: dip " + task.name + " --resume " +
+        out.final_path());
+    return interrupt_exit_status();
+  }
   say("dip: outputs in " + out.final_path() + "/ (report.html, output.png, metrics.json)");
-  return result.interrupted ? 130 : 0;
+  return 0;
 }
 
 }  // namespace dip::apps

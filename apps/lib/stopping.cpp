@@ -1,5 +1,8 @@
 #include "apps/lib/stopping.h"
 
+#include "apps/lib/state_file.h"
+#include "apps/lib/user_error.h"
+
 #include <algorithm>
 #include <cmath>
 
@@ -58,6 +61,18 @@ StopReplay replay_stop_rule(const StopOptions& options, const std::vector<std::p
   }
   r.best_iter = rule.best_iter();
   return r;
+}
+
+void StopRule::save_state(StateWriter& w, const std::string& prefix) const {
+  w.integer(prefix + "best_iter", best_iter_ ? *best_iter_ : -1);
+  w.real(prefix + "best_signal", best_signal_);
+}
+
+void StopRule::load_state(const StateReader& r, const std::string& prefix) {
+  const int64_t best = r.integer(prefix + "best_iter");
+  best_iter_ = best >= 0 ? std::optional<int>(static_cast<int>(best)) : std::nullopt;
+  best_signal_ = r.real(prefix + "best_signal");
+  improved_ = false;
 }
 
 // ---- WindowVariance ----
@@ -122,6 +137,42 @@ int64_t WindowVariance::bytes() const {
   return n * static_cast<int64_t>(sizeof(float));
 }
 
+namespace {
+// An optional tensor: present or absent under `key`.
+void save_optional(StateWriter& w, const std::string& key, const Tensor& t) {
+  if (t.defined()) w.tensor(key, t);
+}
+Tensor load_optional(const StateReader& r, const std::string& key, Device device) {
+  return r.has(key) ? r.tensor(key, device) : Tensor();
+}
+}  // namespace
+
+void WindowVariance::save_state(StateWriter& w, const std::string& prefix) const {
+  w.integer(prefix + "next", next_);
+  w.integer(prefix + "closed_count", closed_count_);
+  for (int k = 0; k <= blocks_; ++k) {
+    const Block& b = k < blocks_ ? closed_[k] : open_;
+    const std::string key = prefix + (k < blocks_ ? "block" + std::to_string(k) : std::string("open")) + ".";
+    w.integer(key + "count", b.count);
+    save_optional(w, key + "mean", b.mean);
+    save_optional(w, key + "m2", b.m2);
+  }
+}
+
+void WindowVariance::load_state(const StateReader& r, const std::string& prefix, Device device) {
+  next_ = static_cast<int>(r.integer(prefix + "next"));
+  closed_count_ = static_cast<int>(r.integer(prefix + "closed_count"));
+  DIP_USER_CHECK(next_ >= 0 && next_ < blocks_ && closed_count_ >= 0 && closed_count_ <= blocks_,
+                 "checkpoint: the wmv window does not match --stop-window/--stop-check");
+  for (int k = 0; k <= blocks_; ++k) {
+    Block& b = k < blocks_ ? closed_[k] : open_;
+    const std::string key = prefix + (k < blocks_ ? "block" + std::to_string(k) : std::string("open")) + ".";
+    b.count = static_cast<int>(r.integer(key + "count"));
+    b.mean = load_optional(r, key + "mean", device);
+    b.m2 = load_optional(r, key + "m2", device);
+  }
+}
+
 // ---- ExponentialVariance ----
 
 void ExponentialVariance::add(const Tensor& x) {
@@ -147,10 +198,30 @@ int64_t ExponentialVariance::bytes() const {
   return ema_.defined() ? (ema_.numel() + 1) * static_cast<int64_t>(sizeof(float)) : 0;
 }
 
+void ExponentialVariance::save_state(StateWriter& w, const std::string& prefix) const {
+  save_optional(w, prefix + "ema", ema_);
+  save_optional(w, prefix + "var", var_);
+}
+
+void ExponentialVariance::load_state(const StateReader& r, const std::string& prefix, Device device) {
+  ema_ = load_optional(r, prefix + "ema", device);
+  var_ = load_optional(r, prefix + "var", device);
+}
+
 // ---- StopSignals ----
 
 StopSignals::StopSignals(const StopOptions& options)
     : check_every_(options.check_every), wmv_(options.window, options.check_every), emv_(options.emv_alpha) {}
+
+void StopSignals::save_state(StateWriter& w, const std::string& prefix) const {
+  wmv_.save_state(w, prefix + "wmv.");
+  emv_.save_state(w, prefix + "emv.");
+}
+
+void StopSignals::load_state(const StateReader& r, const std::string& prefix, Device device) {
+  wmv_.load_state(r, prefix + "wmv.", device);
+  emv_.load_state(r, prefix + "emv.", device);
+}
 
 StopSignals::Values StopSignals::check() {
   wmv_.close_block();

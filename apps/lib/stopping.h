@@ -26,6 +26,9 @@
 
 namespace dip::apps {
 
+class StateWriter;
+class StateReader;
+
 enum class StopKind { Fixed, Wmv, Emv };
 
 const char* stop_kind_name(StopKind kind);  // "fixed", "wmv", "emv"
@@ -54,6 +57,9 @@ class StopRule {
   bool improved() const { return improved_; }  // the last observe set a new t*
   std::optional<int> best_iter() const { return best_iter_; }
   double best_signal() const { return best_signal_; }
+  // For checkpoints (state_file.h): everything observe() depends on, under keys starting `prefix`.
+  void save_state(StateWriter& w, const std::string& prefix) const;
+  void load_state(const StateReader& r, const std::string& prefix);
 
  private:
   int patience_, min_iter_;
@@ -85,6 +91,8 @@ class WindowVariance {
   void close_block();                 // at a check iteration: the open block joins the window
   std::optional<double> value() const;  // VAR over the last W/K blocks, once that many are closed
   int64_t bytes() const;              // device memory held
+  void save_state(StateWriter& w, const std::string& prefix) const;
+  void load_state(const StateReader& r, const std::string& prefix, Device device);
 
  private:
   struct Block {
@@ -105,6 +113,8 @@ class ExponentialVariance {
   void add(const Tensor& x);
   std::optional<double> value() const;  // v, once an output was seen
   int64_t bytes() const;
+  void save_state(StateWriter& w, const std::string& prefix) const;
+  void load_state(const StateReader& r, const std::string& prefix, Device device);
 
  private:
   float alpha_;
@@ -131,6 +141,8 @@ class StopSignals {
   // At a check iteration: closes wmv's block and reads both values (two scalars to the host).
   Values check();
   int64_t bytes() const { return wmv_.bytes() + emv_.bytes(); }
+  void save_state(StateWriter& w, const std::string& prefix) const;
+  void load_state(const StateReader& r, const std::string& prefix, Device device);
 
  private:
   int check_every_;

@@ -371,7 +371,7 @@ int study_run_main(const std::vector<std::string>& argv) {
       std::to_string(mine.size()) + " to do, " + std::to_string(done_before) + " already done");
 
   // ---- the runs ----
-  reset_interrupt();
+  install_interrupt_handler();
   const auto start = std::chrono::steady_clock::now();
   int finished = 0, failed = 0;
   for (const PlannedRun* r : mine) {
@@ -403,7 +403,7 @@ int study_run_main(const std::vector<std::string>& argv) {
     const TrainResult result = train_dip(*run.net, run.setup.fit, run.train, progress);
     if (result.interrupted) {
       say("study: interrupted during " + r->id + " (not saved; a re-run resumes it)");
-      return 130;
+      return interrupt_exit_status();
     }
     const RunMetrics m = summarize_run(*task, run, result, precision_name(device), r->seed);
     std::ostringstream os;

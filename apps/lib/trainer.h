@@ -7,6 +7,9 @@
 //   - backtracking: when the loss jumps by more than 5 dB (10 log10(loss / last_loss) > 5, i.e.
 //     the notebook's PSNR-to-observation drop) the parameters go back to the last checkpoint and
 //     the step is skipped. A checkpoint is taken every iteration that is not a multiple of 100.
+//   - a loss that is not a finite number (NaN, inf) always rolls back, with or without
+//     backtracking (without it, to a copy taken every 100 iterations); after 5 such rollbacks in
+//     a row the run fails with an error rather than return garbage.
 //   - TV: with tv_weight > 0 the loss is mse + tv_weight * isotropic_tv_loss(f(z)) (DIP-TV);
 //   - stopping (stopping.h): with a rule other than `fixed`, the loop ends when the rule fires
 //     (or at `iters`, the cap) and returns the outputs of the rule's t*, not the last ones.
@@ -35,7 +38,7 @@ struct TrainOptions {
   float ema_weight = 0.99f;
   bool backtrack = false;
   float backtrack_db = 5.f;
-  int checkpoint_every = 100;  // the notebook's show_every: no check/checkpoint on multiples
+  int backtrack_every = 100;  // the notebook's show_every: no check or copy on its multiples
   int every = 100;             // trace and snapshot interval
   uint64_t seed = 0;           // for the reg-noise draws
   float tv_weight = 0.f;       // lambda of the TV regulariser (0: plain DIP)
@@ -68,7 +71,24 @@ struct TrainResult {
 
 using SnapshotFn = std::function<void(int iter, const Image& output)>;
 
+// Checkpoints of the loop's whole state: the parameters and BatchNorm buffers, Adam's moments and
+// step, the EMA, the backtracking copy, the stopping signals and rule with the outputs of t*, the
+// trace, the counters and the next iteration (reg-noise is drawn from (seed, iteration), so there
+// is no generator state). `save` gets them as the bytes of a state file (state_file.h) every
+// `every` iterations and when the run is interrupted. A run continued from `resume` gives the same
+// numbers as one that was never stopped (bit-identical on the CPU).
+struct Checkpointing {
+  int every = 0;  // 0: only when interrupted
+  std::function<void(const std::string& bytes, int next_iter)> save;
+  std::string resume;  // a saved state to continue from (empty: start afresh)
+  std::vector<std::pair<std::string, std::string>> texts;  // written into each state as they are
+};
+
 TrainResult train_dip(Module& net, const FitTarget& target, const TrainOptions& options,
-                      Progress& progress, const SnapshotFn& on_snapshot = {});
+                      Progress& progress, const SnapshotFn& on_snapshot = {},
+                      const Checkpointing& checkpointing = {});
+
+// The iteration a saved state continues from (UserError for bytes that are not a state file).
+int state_next_iter(const std::string& bytes, const std::string& what);
 
 }  // namespace dip::apps
