@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "apps/lib/run.h"
 #include "apps/lib/stopping.h"
 #include "apps/lib/user_error.h"
 #include "apps/lib/vit_options.h"
@@ -213,6 +214,18 @@ int run(const Args& args) {
     gpu::set_precision(args.precision == "tf32" ? gpu::Precision::TF32 : gpu::Precision::FP32);
   const char* precision =
       device == Device::CUDA && gpu::precision() == gpu::Precision::TF32 ? "tf32" : "fp32";
+
+  // The footprint first: a size the machine cannot hold is refused before anything is allocated.
+  const double need = args.net == "skip" ? apps::estimate_training_bytes(args.size, args.size, 128)
+                                         : vit_footprint(vit_config(args)).training_bytes();
+  try {
+    apps::check_fits_memory(need, device == Device::CUDA ? 80.0 * (1ull << 30) : apps::host_memory_bytes(),
+                            device == Device::CUDA ? "the GPU (80 GiB assumed)" : "the machine",
+                            "--net " + args.net + " at " + std::to_string(args.size) + "x" + std::to_string(args.size),
+                            "lower --size");
+  } catch (const apps::UserError& e) {
+    usage_error(e.what());
+  }
 
   Rng rng(0);
   std::shared_ptr<Module> net;

@@ -1,5 +1,7 @@
 #include "nn/vit.h"
 
+#include <algorithm>
+
 #include "autograd/functions.h"
 #include "nn/layer_norm.h"
 #include "nn/linear.h"
@@ -296,6 +298,51 @@ float vit_learning_rate(const std::string& variant) {
 
 int vit_multiple(const VitConfig& cfg) {
   return cfg.variant == "vit" ? cfg.patch : cfg.patch << (cfg.stages - 1);
+}
+
+VitFootprint vit_footprint(const VitConfig& cfg) {
+  VitFootprint f;
+  const double r = cfg.mlp_ratio;
+  // Blocks of width d on a gh x gw token grid.
+  auto blocks = [&](int depth, double d, double gh, double gw, double head_dim) {
+    const double t = gh * gw, heads = std::max(1.0, d / std::max(1.0, head_dim));
+    double attended = t;  // tokens each token attends to
+    if (cfg.neighborhood > 0) attended = std::min(t, double(cfg.neighborhood) * cfg.neighborhood);
+    else if (cfg.window > 0) attended = std::min(t, double(cfg.window) * cfg.window);
+    f.parameters += depth * (4.0 + 2.0 * r) * d * d;
+    f.activation_floats += depth * ((10.0 + 2.0 * r) * t * d + 2.0 * heads * t * attended);
+  };
+  const double head_dim = double(cfg.width) / std::max(1, cfg.heads);
+  const double out = double(cfg.out_channels) * cfg.patch * cfg.patch;
+  if (cfg.variant == "vit") {
+    const double gh = double(cfg.image_height) / cfg.patch, gw = double(cfg.image_width) / cfg.patch;
+    const double in = double(cfg.in_channels) * cfg.patch * cfg.patch;
+    f.parameters += (in + out) * cfg.width + gh * gw * cfg.width;  // embedding, head, positions
+    f.activation_floats += gh * gw * (in + 3.0 * cfg.width + out);
+    blocks(cfg.depth, cfg.width, gh, gw, head_dim);
+    return f;
+  }
+  const int stages = std::max(1, cfg.stages);
+  const int coarsest = cfg.patch << (stages - 1);
+  for (int k = 0; k < stages; ++k) {
+    const double d = k < int(cfg.stage_widths.size()) ? cfg.stage_widths[k] : cfg.width;
+    const int depth = k < int(cfg.stage_depths.size()) ? cfg.stage_depths[k] : cfg.depth;
+    const double factor = coarsest >> k;
+    const double gh = cfg.image_height / factor, gw = cfg.image_width / factor;
+    if (k == 0 || cfg.noise_every_stage) f.parameters += (cfg.in_channels + 1.0) * d;  // noise embedding
+    if (k == 0 || cfg.pos_every_stage) f.parameters += gh * gw * d;                      // learned positions
+    if (k > 0) {
+      const double prev = k - 1 < int(cfg.stage_widths.size()) ? cfg.stage_widths[k - 1] : cfg.width;
+      if (prev != d) f.parameters += (prev + 1.0) * d;  // the width change
+    }
+    f.activation_floats += gh * gw * (cfg.in_channels + 4.0 * d);  // embedding, upsampling, positions
+    blocks(depth, d, gh, gw, head_dim);
+    if (k == stages - 1) {
+      f.parameters += d * out;
+      f.activation_floats += gh * gw * (2.0 * d + out);
+    }
+  }
+  return f;
 }
 
 std::shared_ptr<Module> make_vit(const VitConfig& cfg, Rng& rng) {

@@ -86,6 +86,21 @@ std::vector<std::string> vit_variants();
 PositionalKind parse_positional(const std::string& name);
 const char* positional_name(PositionalKind kind);
 
+// What training cfg's generator costs, estimated from the configuration alone (before anything is
+// allocated, so a configuration too large for the machine can be refused with a message instead of
+// failing inside an allocation). Per block of width D with mlp ratio r on T tokens with h heads:
+// parameters (4 + 2r) D^2; activations kept for the backward pass about (10 + 2r) T D floats, plus
+// the attention weights h T A (A = T for global attention, w^2 in windows, k^2 for neighbourhoods)
+// twice (scores and softmax).
+struct VitFootprint {
+  double parameters = 0;        // approximate count
+  double activation_floats = 0;  // kept by one forward pass for its backward
+  // Parameters with their gradients and Adam's two moments plus a backtracking copy (5 floats
+  // each), and the activations twice (the backward pass's gradients of them are as large).
+  double training_bytes() const { return 4.0 * (5.0 * parameters + 2.0 * activation_floats); }
+};
+VitFootprint vit_footprint(const VitConfig& cfg);
+
 // Builds the generator of cfg.variant; an error lists the variants when the name is unknown.
 std::shared_ptr<Module> make_vit(const VitConfig& cfg, Rng& rng);
 

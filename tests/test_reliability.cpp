@@ -23,6 +23,7 @@
 #include "apps/lib/output_dir.h"
 #include "apps/lib/state_file.h"
 #include "apps/lib/user_error.h"
+#include "nn/vit.h"
 #include "tests/test_apps_util.h"
 
 using namespace dip;
@@ -340,4 +341,29 @@ TEST_CASE("reliability: signals, pipes, killed runs and modes (real processes)")
   struct stat st {};
   REQUIRE(::stat((dir / "m").c_str(), &st) == 0);
   CHECK((st.st_mode & 0777) == 0755);
+}
+
+TEST_CASE("reliability: a network too large for the machine is refused before it is built") {
+  // The estimate follows the real networks: parameters within 30% for every variant's defaults.
+  for (const std::string& variant : vit_variants()) {
+    VitConfig cfg = vit_defaults(variant);
+    cfg.image_height = cfg.image_width = 64;
+    Rng rng(1);
+    const double actual = static_cast<double>(make_vit(cfg, rng)->num_parameters());
+    const VitFootprint f = vit_footprint(cfg);
+    CAPTURE(variant);
+    CHECK(f.parameters > 0.7 * actual);
+    CHECK(f.parameters < 1.3 * actual);
+    CHECK(f.training_bytes() < 2e9);  // the defaults fit any machine at 64x64
+  }
+  // The reported case: a 4096-wide, 64-deep ViT grabbed 5.7 GB before failing. Now: one line, at once.
+  ScratchDir dir;
+  const std::string img = write_test_png(dir / "img.png", 64, 64);
+  std::string error;
+  const auto t0 = std::chrono::steady_clock::now();
+  CHECK(run_dip(img, 1, dir / "o", {"--net", "vit", "--width", "4096", "--depth", "64", "--mlp-ratio", "16"}, &error) ==
+        2);
+  CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(2));
+  CHECK(error.find("GiB to train, more than 80% of the machine") != std::string::npos);
+  CHECK(dir.entries() == std::vector<std::string>{"img.png"});
 }

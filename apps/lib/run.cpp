@@ -76,14 +76,19 @@ double estimate_training_bytes(int height, int width, int max_channels) {
   return 16e3 * height * width * std::max(1, max_channels) / 128.0;
 }
 
-namespace {
+void check_fits_memory(double need, double memory, const std::string& owner, const std::string& what,
+                       const std::string& remedy) {
+  if (memory <= 0 || need <= 0.8 * memory) return;
+  char text[200];
+  std::snprintf(text, sizeof text, "%s needs about %.1f GiB to train, more than 80%% of %s (%.1f GiB); %s",
+                what.c_str(), need / (1 << 30), owner.c_str(), memory / (1 << 30), remedy.c_str());
+  throw UserError(text);
+}
 
 double host_memory_bytes() {
   const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
   return pages > 0 && page > 0 ? static_cast<double>(pages) * page : 0.0;
 }
-
-}  // namespace
 
 StopOptions stop_options_from(const Args& args, StopOptions o) {
   if (args.has("stop")) o.kind = *parse_stop_kind(args.text("stop"));
@@ -151,15 +156,22 @@ PreparedRun prepare_run(const TaskInfo& task, const Args& args, const RunPlan& p
   const int height = static_cast<int>(setup.fit.input.size(2)), width = static_cast<int>(setup.fit.input.size(3));
   Rng net_rng(stream_seed(ctx.seed, Stream::Network));
   const int input_depth = static_cast<int>(setup.fit.input.size(1));
+  // The network's own footprint (its parameters and activations at this size), checked before
+  // anything is allocated: a network too large for the machine is refused with a message.
+  VitConfig vc = vit_config;
+  vc.in_channels = input_depth;
+  vc.out_channels = 3;
+  vc.image_height = height;
+  vc.image_width = width;
+  const double need =
+      net_name == "skip" ? estimate_training_bytes(height, width, 128) : vit_footprint(vc).training_bytes();
+  check_fits_memory(need, ctx.memory_bytes, ctx.memory_owner,
+                    "the " + net_name + " network at " + std::to_string(height) + "x" + std::to_string(width),
+                    net_name == "skip" ? "lower --size" : "lower --size, --width, --depth or --mlp-ratio");
   try {
     if (net_name == "skip") {
       run.net = skip(setup.skip, net_rng);
     } else {
-      VitConfig vc = vit_config;
-      vc.in_channels = input_depth;
-      vc.out_channels = 3;
-      vc.image_height = height;
-      vc.image_width = width;
       run.net = make_vit(vc, net_rng);
     }
   } catch (const Error& e) {

@@ -54,7 +54,16 @@ int run_task(const TaskInfo& task, const Args& args);
 // set). UserError for settings that do not fit together.
 StopOptions stop_options_from(const Args& args, StopOptions defaults);
 
-// Bytes the network's training step is estimated to need at h x w (for the "too large" check).
+// Bytes the skip network's training step is estimated to need at h x w (for the "too large" check;
+// the Transformers' come from nn/vit.h vit_footprint).
 double estimate_training_bytes(int height, int width, int max_channels);
+
+// The machine's memory in bytes (0 when unknown).
+double host_memory_bytes();
+
+// UserError "WHAT needs about N GiB to train, more than 80% of OWNER (M GiB); REMEDY" when `need`
+// does not fit (nothing when `memory` is unknown).
+void check_fits_memory(double need, double memory, const std::string& owner, const std::string& what,
+                       const std::string& remedy);
 
 }  // namespace dip::apps
