@@ -55,6 +55,20 @@ std::vector<std::string> study_args(const ScratchDir& dir, const std::string& ou
           "--seeds", "0,1", "--device", "cpu", "--quiet"};
 }
 
+// Starts `dip ARGS...` as a child process; its pid (negative when fork failed).
+pid_t spawn(const std::string& dip, std::vector<std::string> args) {
+  args.insert(args.begin(), dip);
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    execv(dip.c_str(), argv.data());
+    _exit(127);
+  }
+  return pid;
+}
+
 // The finished runs' files: name -> content without the timing fields (seconds, ms_per_iter).
 std::map<std::string, std::string> run_files(const std::string& study) {
   std::map<std::string, std::string> out;
@@ -194,18 +208,8 @@ TEST_CASE("study run: resumes after a kill, shards add up, other settings are re
       return;
     }
     const std::string killed = dir / "killed";
-    const std::vector<std::string> args = study_args(dir, killed);
-    std::vector<std::string> full = {dip};
-    full.insert(full.end(), args.begin(), args.end());
-    std::vector<char*> argv;
-    for (std::string& s : full) argv.push_back(s.data());
-    argv.push_back(nullptr);
-    const pid_t pid = fork();
+    const pid_t pid = spawn(dip, study_args(dir, killed));
     REQUIRE(pid >= 0);
-    if (pid == 0) {
-      execv(dip.c_str(), argv.data());
-      _exit(127);
-    }
     // Kill it once the first run is saved (while the second trains).
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
     while (std::chrono::steady_clock::now() < deadline &&
@@ -219,6 +223,37 @@ TEST_CASE("study run: resumes after a kill, shards add up, other settings are re
     CHECK(saved < 6);
     REQUIRE(run(study_args(dir, killed)).first == 0);
     CHECK(run_files(killed) == reference);
+  }
+  SUBCASE("preempted in the middle of a run (SIGTERM, as Slurm sends): the re-run continues it, same numbers") {
+    const std::string dip = self_dir() + "/dip";
+    if (!fs::exists(dip)) {
+      MESSAGE("no dip binary next to the test binary; preemption test skipped");
+      return;
+    }
+    const std::string preempted = dir / "preempted";
+    std::vector<std::string> args = study_args(dir, preempted);
+    args.push_back("--checkpoint-every");
+    args.push_back("2");
+    const pid_t pid = spawn(dip, args);
+    REQUIRE(pid >= 0);
+    auto checkpoints = [&] {
+      std::vector<std::string> found;
+      if (fs::exists(preempted + "/runs"))
+        for (const auto& e : fs::directory_iterator(preempted + "/runs"))
+          if (e.path().extension() == ".checkpoint") found.push_back(e.path().string());
+      return found;
+    };
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+    while (std::chrono::steady_clock::now() < deadline && checkpoints().empty())
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    kill(pid, SIGTERM);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    CHECK((WIFEXITED(status) ? WEXITSTATUS(status) : -1) == 143);
+    CHECK(checkpoints().size() == 1);  // the run it was in, saved on the way out
+    REQUIRE(run(study_args(dir, preempted)).first == 0);
+    CHECK(run_files(preempted) == reference);
+    CHECK(checkpoints().empty());
   }
   SUBCASE("three shards, each in its own folder: disjoint, and together the unsharded runs") {
     std::map<std::string, std::string> all;

@@ -162,6 +162,10 @@ std::vector<OptionSpec> study_options() {
       int_option("stop-patience", "P", "the rules' patience in iterations, evaluated by the report", 1, 1000000,
                  "1000"),
       int_option("stop-min-iter", "F", "the rules' floor, evaluated by the report", 0, 1000000, "0"),
+      int_option("checkpoint-every", "N",
+                 "also save a run's state every N iterations (runs/ID.checkpoint; it is always saved when the job "
+                 "is interrupted or preempted), so a killed job's re-run continues the run instead of restarting it",
+                 1, 1000000),
       text_option("shard", "I/N", "do only the runs whose index is I mod N (default: from SLURM_ARRAY_TASK_ID)"),
       text_option("device", "auto|cpu|cuda", "where to train", "auto", {"auto", "cpu", "cuda"}),
       int_option("threads", "N", "CPU threads (default: all cores)", 1, 1024),
@@ -399,10 +403,27 @@ int study_run_main(const std::vector<std::string>& argv) {
     }
     run.train.every = every;
     run.train.record_signals = true;
+    // A preempted or interrupted run leaves its state in runs/ID.checkpoint; the next job continues
+    // it (the study's settings are fixed by study.json, so the state fits) with the same numbers.
+    Checkpointing checkpointing;
+    const std::string checkpoint_path = base + ".checkpoint";
+    checkpointing.every = a.integer("checkpoint-every", 0);
+    checkpointing.save = [&](const std::string& state, int) { write_file_atomic(checkpoint_path, state); };
+    if (fs::exists(checkpoint_path)) {
+      try {
+        checkpointing.resume = read_file_text(checkpoint_path);
+        say("study: " + r->id + " continues from iteration " +
+            std::to_string(state_next_iter(checkpointing.resume, checkpoint_path)));
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "study: warning: %s; %s starts again\n", e.what(), r->id.c_str());
+        checkpointing.resume.clear();
+      }
+    }
     Progress progress(run.train.iters, Progress::Style::Quiet, stderr);
-    const TrainResult result = train_dip(*run.net, run.setup.fit, run.train, progress);
+    const TrainResult result = train_dip(*run.net, run.setup.fit, run.train, progress, {}, checkpointing);
     if (result.interrupted) {
-      say("study: interrupted during " + r->id + " (not saved; a re-run resumes it)");
+      say("study: interrupted during " + r->id + " at iteration " + std::to_string(result.iters_done) +
+          "; its state is in " + checkpoint_path + " and a re-run continues it");
       return interrupt_exit_status();
     }
     const RunMetrics m = summarize_run(*task, run, result, precision_name(device), r->seed);
@@ -413,6 +434,7 @@ int study_run_main(const std::vector<std::string>& argv) {
        << metrics_json(m) << "}\n";
     write_file_atomic(base + ".json", os.str());
     std::remove((base + ".failed").c_str());
+    std::remove(checkpoint_path.c_str());
     ++finished;
     const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     const double eta = elapsed / (finished + failed) * (mine.size() - finished - failed);
