@@ -42,7 +42,8 @@ std::string task_help(const std::string& name) {
   std::string d = "  ";
   for (char c : t->defaults) d += c == '\n' ? std::string("\n  ") : std::string(1, c);
   s += d + "\n\noutputs in --out: observed.png, output.png, output_avg.png (EMA, where used),\n"
-           "ground_truth.png, snapshots/iter_N.png, metrics.json, curve.svg, report.html\n";
+           "ground_truth.png, snapshots/iter_N.png, metrics.json, curve.svg, report.html; an unfinished\n"
+           "(interrupted) run stays in OUT.partial/ with checkpoint.dip (continue it with --resume OUT)\n";
   return s;
 }
 
