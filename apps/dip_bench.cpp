@@ -22,6 +22,7 @@
 #include "apps/lib/user_error.h"
 #include "apps/lib/vit_options.h"
 #include "autograd/functions.h"
+#include "autograd/profiler.h"
 #include "gpu/runtime.h"
 #include "nn/skip.h"
 #include "nn/vit.h"
@@ -34,7 +35,7 @@ namespace {
 
 const char* kUsage =
     "usage: dip-bench --net skip|vit|vit-ms|vit-na --size N [--device cpu|cuda|auto] [--iters K]\n"
-    "                 [--warmup W] [--threads T] [--precision fp32|tf32] [--stop wmv|emv]\n"
+    "                 [--warmup W] [--threads T] [--precision fp32|tf32] [--stop wmv|emv] [--profile]\n"
     "                 [Transformer options of dip: --patch P --width D --neighborhood K ...]\n"
     "\n"
     "Times whole DIP training iterations (zero_grad, forward, mse_loss, backward, Adam step) of a\n"
@@ -60,6 +61,10 @@ const char* kUsage =
     "                    dip's defaults: window 100, checked every 10 iterations), alternating with\n"
     "                    plain ones in the same run; adds stop_median_ms, signal_ms (the signals'\n"
     "                    own cost per iteration, timed alone) and signal_pct (its share of an iteration)\n"
+    "  --profile         after the timing, one more iteration under the op profiler\n"
+    "                    (autograd/profiler.h): every op in forward order with its output shape,\n"
+    "                    forward and backward ms, GFLOP/s (conv2d, matmul) and share of the\n"
+    "                    iteration, then the same per op kind; printed before the JSON line\n"
     "  --patch P, --width D, --depth L, --heads H, --mlp-ratio R, --window W, --neighborhood K,\n"
     "  --positional, --stages S, --stage-widths, --stage-depths, --noise-every-stage,\n"
     "  --pos-every-stage\n"
@@ -76,6 +81,7 @@ struct Args {
   int threads = 0;        // 0: all cores
   std::string precision;  // "fp32", "tf32" or empty: the device's default
   std::string stop;       // "wmv", "emv" or empty: time the stopping signals too
+  bool profile = false;   // print the op profile of one more iteration
   // Transformer options (--patch, --width, ...), exactly as dip takes them (apps/lib/vit_options.h).
   std::vector<std::string> vit_argv;
   apps::Args vit;
@@ -125,6 +131,10 @@ Args parse_args(int argc, char** argv) {
     if (flag == "--help" || flag == "-h") {
       std::fputs(kUsage, stdout);
       std::exit(0);
+    }
+    if (flag == "--profile") {
+      a.profile = true;
+      continue;
     }
     if (const apps::OptionSpec* spec = vit_spec(flag)) {
       a.vit_argv.push_back(flag);
@@ -294,6 +304,17 @@ int run(const Args& args) {
     for (int r = 0; r < 10; ++r) feed_signals(out);
     sync();
     signal_ms.push_back(since(t0) / 10);
+  }
+
+  if (args.profile) {
+    // One more iteration, op by op (each op synchronised on a GPU, so it runs a little slower).
+    OpProfiler prof;
+    const auto t0 = std::chrono::steady_clock::now();
+    prof.mark();
+    iteration();
+    sync();
+    std::printf("op profile of one iteration (--net %s --size %d, %s, %d threads)\n%s\n", args.net.c_str(), n,
+                device_name(device), cpu::num_threads(), format_profile(prof.records(), since(t0)).c_str());
   }
 
   double peak_mib;

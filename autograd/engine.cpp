@@ -9,6 +9,7 @@
 #include <unordered_set>
 #include <utility>
 
+#include "autograd/profiler.h"
 #include "autograd/variable.h"
 #include "tensor/elementwise.h"
 
@@ -70,7 +71,10 @@ void Variable::backward(const Tensor& seed) const {
     std::shared_ptr<Node> node = std::move(v->grad_fn);  // frees the graph as we go
     Tensor grad = std::move(v->grad);                     // a non-leaf keeps no gradient
     if (!grad.defined()) continue;                         // no path from the root carried one
+    OpProfiler* prof = node->profile_row >= 0 ? OpProfiler::active() : nullptr;
+    const double t0 = prof ? OpProfiler::now_ms(grad.device()) : 0.0;
     std::vector<Tensor> grads = node->backward(grad, node->needs);
+    if (prof) prof->add_backward(node->profile_row, OpProfiler::now_ms(grad.device()) - t0);
     DIP_CHECK(grads.size() == node->inputs.size(), node->name, " backward returned ", grads.size(),
               " gradients for ", node->inputs.size(), " inputs");
     for (size_t i = 0; i < grads.size(); ++i)

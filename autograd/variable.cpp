@@ -1,5 +1,7 @@
 #include "autograd/variable.h"
 
+#include "autograd/profiler.h"
+
 namespace dip {
 
 namespace {
@@ -52,6 +54,7 @@ Variable make_result(const char* name, Tensor output, const std::vector<Variable
   node->backward = std::move(backward);
   node->inputs.reserve(inputs.size());
   for (const Variable& v : inputs) node->inputs.push_back(v.defined() ? v.impl() : nullptr);
+  if (OpProfiler* prof = OpProfiler::active()) node->profile_row = prof->record(name, result.data(), inputs);
   result.set_requires_grad(true);
   result.impl()->grad_fn = std::move(node);
   return result;

@@ -58,10 +58,11 @@ using BackwardFn = std::function<std::vector<Tensor>(const Tensor& grad_output,
                                                      const std::vector<bool>& needs)>;
 
 struct Node {
-  const char* name;  // the op, for error messages and graph dumps
+  const char* name;  // the op, for error messages and the profiler
   std::vector<std::shared_ptr<VariableImpl>> inputs;
   std::vector<bool> needs;
   BackwardFn backward;
+  int profile_row = -1;  // the op's row in the active OpProfiler (autograd/profiler.h), if any
 
   Node() = default;
   Node(const Node&) = delete;
