@@ -54,7 +54,14 @@ Variable softmax(const Variable& x);  // over the last dimension (autograd/softm
 
 // ---- attention (autograd/attention.cpp; shapes as tensor/attention.h) ----
 // Fused multi-head self-attention: (B, L, 3D) packed q|k|v -> (B, L, D), softmax(scale q k^T) v per head.
+// Where the device's kernel does not cover the head size (attention_supported), the composition below.
 Variable attention(const Variable& qkv, int heads, float scale);
+// The same attention composed of plain ops: the heads split out of the packed qkv by reshape/permute/
+// narrow copies, scaled_dot_product_attention per head, the heads merged back. It stores the (B*H, L, L)
+// scores: the reference the fused op is tested against.
+Variable attention_composed(const Variable& qkv, int heads, float scale);
+// softmax(scale * q k^T) v on (B, L, d) q, k, v.
+Variable scaled_dot_product_attention(const Variable& q, const Variable& k, const Variable& v, float scale);
 
 // ---- neighbourhood attention (autograd/neighborhood_attention.cpp; see tensor/neighborhood_attention.h) ----
 // Each token of the row-major (grid_h, grid_w) grid attends to its clamped kernel x kernel window:

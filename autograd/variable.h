@@ -43,6 +43,7 @@ class Variable {
   // Forgets the accumulated gradient (the next backward starts from zero).
   void zero_grad() { impl_->grad = Tensor(); }
   // Back-propagates from this variable: a scalar (one element) gets seed 1, else pass the seed.
+  // Defined with the rest of the engine in autograd/engine.cpp.
   void backward() const;
   void backward(const Tensor& seed) const;
 

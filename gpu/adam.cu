@@ -2,8 +2,8 @@
 //
 // The parameter table ({param, grad, m, v, n} per tensor) travels as the kernel's argument, in
 // __grid_constant__ parameter memory (CUDA 12.1+ allows up to 32 KiB of arguments): no device table,
-// no host-to-device copy per step and no cache to invalidate when a gradient buffer moves, and a
-// captured CUDA graph holds the table with the launch. Each tensor owns ceil(n / 1024) consecutive
+// no host-to-device copy per step and no cache to invalidate when a gradient buffer moves (and a
+// CUDA graph, if a step is ever captured — nothing captures one yet, see issue 11 — would hold the table with the launch). Each tensor owns ceil(n / 1024) consecutive
 // blocks; a block finds its tensor by binary search over the tensors' first blocks. Tables of up
 // to 32, 128 or 512 tensors pick the smallest argument size; larger sets take one launch per 512.
 // The bias corrections are folded into two scalars on the host, with the CPU kernel's formula.

@@ -1,6 +1,6 @@
 // CUDA kernels of tensor/loss.h. The forward losses are deterministic whole-tensor sums
 // (gpu/reduce.cuh) written to a (1) device tensor; the backward kernels read grad_loss from device
-// memory, so nothing here waits for the host (a training step can be captured as a CUDA graph).
+// memory, so nothing here waits for the host.
 #include <cmath>
 
 #include "gpu/reduce.cuh"

@@ -1,8 +1,8 @@
 // The CUDA runtime of the framework (gpu/runtime.h) and the shared stream and cuBLAS handle
 // (gpu/cuda_context.cuh).
 //
-// Everything runs on one non-blocking stream, created on first use, so a whole training step can
-// later be captured as a CUDA graph. Host<->device copies synchronise that stream before they
+// Everything runs on one non-blocking stream, created on first use (one stream keeps the order of
+// the kernels, and would let a whole step be captured as a CUDA graph; nothing captures one yet). Host<->device copies synchronise that stream before they
 // return (the host buffer is then usable); device-to-device copies and fills are only queued.
 #include <atomic>
 #include <cmath>
@@ -18,7 +18,7 @@ namespace dip::gpu {
 namespace {
 
 // cuBLAS workspace handed over explicitly (32 MiB, NVIDIA's recommendation for Hopper), so cuBLAS
-// never allocates memory itself, which would break CUDA-graph capture.
+// never allocates memory itself (an allocation inside a step would also rule out CUDA-graph capture).
 constexpr size_t kCublasWorkspaceBytes = size_t(32) << 20;
 
 struct DeviceInfo {

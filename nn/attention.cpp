@@ -3,20 +3,8 @@
 #include <cmath>
 
 #include "autograd/functions.h"
-#include "tensor/attention.h"
 
 namespace dip {
-
-// The plain composition, kept as the reference the fused op (autograd/attention.cpp) is tested against.
-Variable scaled_dot_product_attention(const Variable& q, const Variable& k, const Variable& v,
-                                      float scale) {
-  DIP_CHECK(q.shape().rank() == 3 && q.shape() == k.shape() && q.shape() == v.shape(),
-            "attention: q, k, v must be the same (B, L, d), got ", q.shape().str(), ", ",
-            k.shape().str(), ", ", v.shape().str());
-  // Scaling q (L*d values) is cheaper than scaling the scores (L*L values).
-  Variable scores = matmul(mul_scalar(q, scale), k, false, true);  // (B, L, L)
-  return matmul(softmax(scores), v);                               // (B, L, d)
-}
 
 Variable window_partition(const Variable& x, int grid_h, int grid_w, int w) {
   const Shape& s = x.shape();
@@ -57,17 +45,6 @@ Variable roll_dim(const Variable& x, int dim, int64_t shift) {
 }
 
 int64_t positive_mod(int64_t a, int64_t m) { return ((a % m) + m) % m; }
-
-// The unfused path, only for head sizes the CUDA kernels do not cover: the heads split out of the
-// packed (B, L, 3D) by reshape/permute/narrow copies, scaled_dot_product_attention, heads merged.
-Variable attention_by_composition(const Variable& qkv, int heads, float scale) {
-  const int64_t b = qkv.size(0), l = qkv.size(1), h = heads, d = qkv.size(2) / 3 / heads;
-  Variable t = permute(reshape(qkv, {b, l, 3 * h, d}), {0, 2, 1, 3});  // (B, 3H, L, d)
-  auto head_group = [&](int i) { return reshape(narrow(t, 1, i * h, h), {b * h, l, d}); };  // (B*H, L, d)
-  Variable o = scaled_dot_product_attention(head_group(0), head_group(1), head_group(2), scale);
-  o = permute(reshape(o, {b, h, l, d}), {0, 2, 1, 3});  // (B, L, H, d)
-  return reshape(o, {b, l, h * d});
-}
 
 }  // namespace
 
@@ -114,10 +91,8 @@ Variable MultiHeadSelfAttention::forward(const Variable& x) {
   const int d = dim_ / heads_;
   const float scale = 1.f / std::sqrt(float(d));
   Variable qkv = qkv_->forward(t);  // (B, L, 3D)
-  Variable o = x.device() == Device::CUDA && d > kAttentionCudaMaxHeadDim
-                   ? attention_by_composition(qkv, heads_, scale)
-                   : attention(qkv, heads_, scale);  // (B, L, D)
-  o = proj_->forward(o);                             // (B, L, D)
+  Variable o = attention(qkv, heads_, scale);  // (B, L, D)
+  o = proj_->forward(o);                        // (B, L, D)
 
   if (windowed) o = window_merge(o, win.grid_h, win.grid_w, win.size);  // (N, T, D)
   if (shift) o = roll_grid(o, win.grid_h, win.grid_w, shift, shift);

@@ -43,9 +43,7 @@ class MultiHeadSelfAttention : public Module {
   std::shared_ptr<Linear> proj_;  // D -> D
 };
 
-// softmax(q k^T * scale) v for batched heads: q, k, v (B, L, d) -> (B, L, d).
-Variable scaled_dot_product_attention(const Variable& q, const Variable& k, const Variable& v,
-                                      float scale);
+// (scaled_dot_product_attention and attention_composed, the plain compositions: autograd/functions.h.)
 
 // Tokens of a (grid_h, grid_w) grid into non-overlapping w x w windows, and back:
 //   window_partition: (N, grid_h*grid_w, D) -> (N * (grid_h/w) * (grid_w/w), w*w, D)

@@ -26,6 +26,11 @@ struct AttentionSpec {
 
 // The CUDA kernels handle head sizes d <= 128 (their tiles live in shared memory); the CPU any d.
 constexpr int64_t kAttentionCudaMaxHeadDim = 128;
+// Whether `device`'s fused kernels take head size `head_dim` (the op falls back to a composition
+// of plain ops when not: autograd attention()).
+inline bool attention_supported(Device device, int64_t head_dim) {
+  return device != Device::CUDA || head_dim <= kAttentionCudaMaxHeadDim;
+}
 
 // Sizes derived from the arguments by the checks both backends share.
 struct AttentionSizes {

@@ -57,7 +57,7 @@ class Tensor {
   bool is_cuda() const { return device() == Device::CUDA; }
 
   // Raw pointer to the first element (host or device memory, per device()).
-  float* data() const { return storage_ ? storage_->data() + offset_ : nullptr; }
+  float* data() const { return storage_ ? storage_->data() : nullptr; }
 
   // ---- views and copies ----
   // Same storage, new shape with the same number of elements; one dimension may be -1.
@@ -73,8 +73,7 @@ class Tensor {
   bool shares_storage(const Tensor& other) const { return storage_ == other.storage_; }
 
  private:
-  std::shared_ptr<Storage> storage_;
-  int64_t offset_ = 0;
+  std::shared_ptr<Storage> storage_;  // a Tensor always starts at its storage's first element
   Shape shape_;
 };
 

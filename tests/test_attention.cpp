@@ -1,5 +1,5 @@
 // The fused attention op (tensor/attention.h): forward, lse and backward against the plain composition
-// scaled_dot_product_attention (nn/attention.h) on the same packed inputs, at lengths that straddle
+// scaled_dot_product_attention (autograd/functions.h) on the same packed inputs, at lengths that straddle
 // the CPU's query/key blocks (64/128) and the GPU's tiles (64, or 32 for d = 128); finite-difference
 // gradient checks; independence of the thread count; argument errors; and, where a GPU is usable,
 // the CUDA kernels against the CPU (forward, lse, backward, repeatability, a gradient check) and
@@ -63,18 +63,6 @@ class PrecisionScope {
 
 float default_scale(const Case& c) { return 1.f / std::sqrt(float(c.dim / c.heads)); }
 
-// The same attention as the composition MultiHeadSelfAttention used before the fused op: split the
-// packed (B, L, 3D) into q, k, v (B*H, L, d) by reshape/permute/narrow, scaled_dot_product_attention,
-// then merge the heads back to (B, L, D).
-Variable composed_attention(const Variable& qkv, int heads, float scale) {
-  const int64_t b = qkv.size(0), l = qkv.size(1), h = heads, d = qkv.size(2) / 3 / heads;
-  Variable t = permute(reshape(qkv, {b, l, 3 * h, d}), {0, 2, 1, 3});  // (B, 3H, L, d)
-  auto group = [&](int i) { return reshape(narrow(t, 1, i * h, h), {b * h, l, d}); };
-  Variable o = scaled_dot_product_attention(group(0), group(1), group(2), scale);  // (B*H, L, d)
-  o = permute(reshape(o, {b, h, l, d}), {0, 2, 1, 3});                             // (B, L, H, d)
-  return reshape(o, {b, l, h * d});
-}
-
 // lse (B, H, L) in double, straight from the definition.
 std::vector<double> reference_lse(const Tensor& qkv, int heads, float scale) {
   const int64_t B = qkv.size(0), L = qkv.size(1), D = qkv.size(2) / 3, d = D / heads;
@@ -108,7 +96,7 @@ void check_against_composition(const Case& c, uint64_t seed) {
 
   Variable fused_in(x.clone(), true), composed_in(x.clone(), true);
   Variable fused = attention(fused_in, c.heads, scale);
-  Variable composed = composed_attention(composed_in, c.heads, scale);
+  Variable composed = attention_composed(composed_in, c.heads, scale);
   REQUIRE(fused.shape() == Shape{c.batch, c.tokens, c.dim});
   const double forward_err = normalized_error(fused.data(), composed.data());
   CHECK_MESSAGE(forward_err <= kCompositionTol, "forward: normalised error ", forward_err);
@@ -259,4 +247,17 @@ TEST_CASE("cuda: MultiHeadSelfAttention on the GPU matches the CPU, also past th
     check_close("MultiHeadSelfAttention forward", y_gpu.data(), y_cpu.data(), kCudaModuleTol);
     check_close("MultiHeadSelfAttention input gradient", x_gpu.grad(), x_cpu.grad(), kCudaModuleTol);
   }
+}
+
+TEST_CASE("attention: the backend says which head sizes its fused kernel takes; the op falls back itself") {
+  CHECK(attention_supported(Device::CPU, 4096));
+  CHECK(attention_supported(Device::CUDA, kAttentionCudaMaxHeadDim));
+  CHECK(!attention_supported(Device::CUDA, kAttentionCudaMaxHeadDim + 1));
+  // On the CPU the op is the fused kernel for any head size: it records one "attention" node.
+  Rng rng(11);
+  Variable qkv(Tensor::uniform({1, 5, 3 * 2 * 160}, -1.f, 1.f, rng), true);  // 2 heads of 160
+  Variable o = attention(qkv, 2, 0.1f);
+  CHECK(std::string(o.impl()->grad_fn->name) == "attention");
+  Variable c = attention_composed(qkv, 2, 0.1f);
+  CHECK(std::string(c.impl()->grad_fn->name) != "attention");
 }
