@@ -14,6 +14,18 @@ namespace dip::test {
 //   TEST_CASE("cuda: conv2d" * dip::test::needs_gpu()) { ... }
 inline doctest::skip needs_gpu() { return doctest::skip(!gpu::available()); }
 
+// Sets the CUDA matrix-product precision for a scope (FP32 to compare with the CPU), then restores it.
+class PrecisionScope {
+ public:
+  explicit PrecisionScope(gpu::Precision p) : saved_(gpu::precision()) { gpu::set_precision(p); }
+  ~PrecisionScope() { gpu::set_precision(saved_); }
+  PrecisionScope(const PrecisionScope&) = delete;
+  PrecisionScope& operator=(const PrecisionScope&) = delete;
+
+ private:
+  gpu::Precision saved_;
+};
+
 // Normalised error ||a - b|| / max(||b||, tiny) between a CUDA tensor and the CPU reference `b`.
 inline double normalized_error(const Tensor& a, const Tensor& b) {
   std::vector<float> va = a.to_vector(), vb = b.to_vector();

@@ -31,6 +31,7 @@ using dip::test::check_gradients;
 using dip::test::GradCheck;
 using dip::test::needs_gpu;
 using dip::test::normalized_error;
+using dip::test::PrecisionScope;
 using dip::test::random_tensor;
 
 namespace {
@@ -47,18 +48,6 @@ struct Case {
     return "B=" + std::to_string(batch) + " L=" + std::to_string(tokens) + " D=" + std::to_string(dim) +
            " heads=" + std::to_string(heads) + " (d=" + std::to_string(dim / heads) + ")";
   }
-};
-
-// Sets the GPU's matrix-product precision for one scope, then restores the previous setting.
-class PrecisionScope {
- public:
-  explicit PrecisionScope(gpu::Precision p) : saved_(gpu::precision()) { gpu::set_precision(p); }
-  ~PrecisionScope() { gpu::set_precision(saved_); }
-  PrecisionScope(const PrecisionScope&) = delete;
-  PrecisionScope& operator=(const PrecisionScope&) = delete;
-
- private:
-  gpu::Precision saved_;
 };
 
 float default_scale(const Case& c) { return 1.f / std::sqrt(float(c.dim / c.heads)); }

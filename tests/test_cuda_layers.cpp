@@ -30,6 +30,7 @@ using namespace dip;
 using dip::test::check_close;
 using dip::test::check_gradients;
 using dip::test::needs_gpu;
+using dip::test::PrecisionScope;
 using dip::test::random_tensor;
 
 namespace {
@@ -37,18 +38,6 @@ namespace {
 constexpr double kFloatMath = 1e-5;
 constexpr double kFp32Gemm = 1e-5;
 constexpr double kTf32Gemm = 2e-3;
-
-// Sets the GPU's matrix-product precision for one scope, then restores the previous setting.
-class PrecisionScope {
- public:
-  explicit PrecisionScope(gpu::Precision p) : saved_(gpu::precision()) { gpu::set_precision(p); }
-  ~PrecisionScope() { gpu::set_precision(saved_); }
-  PrecisionScope(const PrecisionScope&) = delete;
-  PrecisionScope& operator=(const PrecisionScope&) = delete;
-
- private:
-  gpu::Precision saved_;
-};
 
 // A copy on the GPU; an undefined tensor (no bias) stays undefined.
 Tensor on_gpu(const Tensor& t) { return t.defined() ? t.to(Device::CUDA) : Tensor(); }
