@@ -6,6 +6,8 @@
 #include <memory>
 
 #include "autograd/functions.h"
+#include "autograd/gradcheck.h"
+#include "tensor/elementwise.h"
 #include "tests/gradcheck.h"
 
 using namespace dip;
@@ -151,4 +153,26 @@ TEST_CASE("autograd: intermediate gradients and the graph are freed") {
     CHECK_FALSE(unused.expired());
   }
   CHECK(unused.expired());
+}
+
+TEST_CASE("autograd gradcheck: passes a right backward, catches a wrong one, names the element") {
+  // y = x^2 with a correct backward (2x), then with a wrong one (3x).
+  auto square = [](float factor) {
+    return [factor](const std::vector<Variable>& v) {
+      const Tensor x = v[0].data();
+      return make_result("square", mul(x, x), {v[0]},
+                         [x, factor](const Tensor& g, const std::vector<bool>&) -> std::vector<Tensor> {
+                           return {mul(g, mul_scalar(x, factor))};
+                         });
+    };
+  };
+  Rng rng(2);
+  const Tensor x = Tensor::uniform({3, 4}, -1.f, 1.f, rng);
+  const GradCheckResult good = gradcheck(square(2.f), {x});
+  CHECK(good.ok);
+  CHECK(good.checked == 12);
+  CHECK(good.worst <= 1.0);
+  const GradCheckResult bad = gradcheck(square(3.f), {x});
+  CHECK(!bad.ok);
+  CHECK(bad.message.find("input 0 element") != std::string::npos);
 }

@@ -51,7 +51,7 @@ void check_module_gradients(const std::string& what, Module& m, const Tensor& x_
       auto loss_at = [&](float value) {
         data[k] = value;
         NoGradGuard no_grad;
-        return test::weighted_sum(m(x).data(), g);
+        return dip::weighted_sum(m(x).data(), g);
       };
       const double numeric = (loss_at(saved + opt.step) - loss_at(saved - opt.step)) / (2.0 * opt.step);
       data[k] = saved;
