@@ -4,7 +4,7 @@ JOBS     ?= $(shell nproc)
 DIP_CUDA ?= auto
 CMAKE_ARGS ?=
 
-.PHONY: all build deps test run bench clean
+.PHONY: all build deps test run bench install clean
 
 all: build
 
@@ -37,6 +37,7 @@ build: deps $(BUILD)/CMakeCache.txt
 # where they cannot be installed or started).
 test: build
 	cd $(BUILD) && ./dip-tests
+	tests/install/test_install.sh $(BUILD)
 	@rc=0; tests/slurm/test_study.sh $(BUILD) || rc=$$?; \
 	if [ $$rc -eq 77 ]; then echo "slurm study test: skipped"; elif [ $$rc -ne 0 ]; then exit $$rc; fi
 
@@ -59,5 +60,54 @@ bench: build
 	$(BUILD)/dip-bench --net vit --size $(BENCH_SIZE) --device cpu --threads 2 --iters 10
 	@if $(HAVE_TORCH); then $(TORCH_REF) --net vit; fi
 
+# The library for other programs: headers under PREFIX/include/dip, libdipcore.a, the CMake package
+# (find_package(dip), target dip::dip) and dip.pc. examples/ shows a program built against it.
+PREFIX ?= /usr/local
+install: build
+	cmake --install $(BUILD) --prefix $(PREFIX)
+
 clean:
 	rm -rf $(BUILD)
+
+# ---- sanitized tests ---------------------------------------------------------
+.PHONY: test-sanitize fuzz
+
+# The unit and app tests built with AddressSanitizer + UndefinedBehaviorSanitizer (CPU only) in a
+# build folder of their own; any report stops the run with a failure. SANITIZE_FILTER is a doctest
+# filter for the run (empty: every test case).
+ASAN_BUILD ?= build-asan
+SANITIZE_FILTER ?=
+test-sanitize: deps
+	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDIP_CUDA=off -DDIP_SANITIZE=address,undefined \
+	  $(if $(DIP_EXTRA_INCLUDE),-DDIP_EXTRA_INCLUDE=$(DIP_EXTRA_INCLUDE))
+	cmake --build $(ASAN_BUILD) -j $(JOBS) --target dip-tests
+	cd $(ASAN_BUILD) && ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:abort_on_error=0 \
+	  UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ./dip-tests $(SANITIZE_FILTER)
+
+# ---- fuzzing -----------------------------------------------------------------
+# libFuzzer (clang, installed when missing) with ASan + UBSan on the image decoder (fuzz-image; with
+# stb_image compiled from apps/lib/stb_impl.cpp, instrumented) and the option parser (fuzz-options),
+# FUZZ_SECONDS each, on a copy of tests/fuzz/corpus_*: what they
+# find new stays in $(FUZZ_BUILD)/corpus_*, a crashing input is saved as $(FUZZ_BUILD)/crash-* (add
+# it to tests/fuzz/corpus_* once fixed). A crash, sanitizer report, leak, hang (> 10 s) or
+# allocation over 2 GiB fails the target.
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= image options
+fuzz: deps
+	@command -v clang++ >/dev/null || { \
+	  echo "dip: installing clang (libFuzzer)"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=""; elif command -v sudo >/dev/null; then SUDO=sudo; else \
+	    echo "dip: please install clang (apt-get install clang)"; exit 2; fi; \
+	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang \
+	    || { echo "dip: could not install clang; install it with apt-get and retry"; exit 2; }; }
+	cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER=clang++ -DDIP_CUDA=off \
+	  -DDIP_FUZZ=ON -DDIP_SANITIZE=address,undefined -DDIP_EXTRA_INCLUDE=$(or $(DIP_EXTRA_INCLUDE),/usr/include)
+	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target $(addprefix fuzz-,$(FUZZ_TARGETS))
+	@for t in $(FUZZ_TARGETS); do \
+	  rm -rf $(FUZZ_BUILD)/corpus_$$t && cp -r tests/fuzz/corpus_$$t $(FUZZ_BUILD)/corpus_$$t || exit 1; \
+	  echo "fuzz-$$t: $(FUZZ_SECONDS) s"; \
+	  ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	  $(FUZZ_BUILD)/fuzz-$$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+	    -dict=tests/fuzz/$$t.dict -artifact_prefix=$(FUZZ_BUILD)/ $(FUZZ_BUILD)/corpus_$$t || exit 1; \
+	done
