@@ -5,6 +5,7 @@
 #include <cmath>
 #include <filesystem>
 
+#include "apps/lib/cli.h"
 #include "apps/lib/degrade.h"
 #include "apps/lib/downsampler.h"
 #include "apps/lib/image.h"
@@ -14,6 +15,7 @@
 #include "apps/lib/output_dir.h"
 #include "apps/lib/report.h"
 #include "apps/lib/resize.h"
+#include "apps/lib/tasks.h"
 #include "apps/lib/trainer.h"
 #include "apps/lib/user_error.h"
 #include "nn/skip.h"
@@ -285,4 +287,29 @@ TEST_CASE("apps trainer: the DIP loop fits a small net, traces, EMA and seeded r
   REQUIRE(r.output_avg.has_value());
   CHECK(r.output.height == 32);
   CHECK(psnr(r.output, pic) > *r.trace.front().psnr);
+}
+
+TEST_CASE("apps tasks: the defaults are written once; --help and apps/README.md print them") {
+  // apps/README.md holds the table between markers, exactly as defaults_markdown_table() makes it.
+  const std::string readme =
+      dip::test::read_file((std::filesystem::path(__FILE__).parent_path().parent_path() / "apps/README.md").string());
+  const std::string begin = "<!-- defaults: generated from the tasks (apps/lib/tasks.h), checked by tests/test_apps.cpp -->\n";
+  const std::string end = "<!-- end of defaults -->";
+  const size_t a = readme.find(begin), b = readme.find(end);
+  REQUIRE_MESSAGE(a != std::string::npos, "apps/README.md lacks the defaults table marker");
+  REQUIRE(b != std::string::npos);
+  const std::string table = readme.substr(a + begin.size(), b - a - begin.size());
+  CHECK_MESSAGE(table == defaults_markdown_table(), "apps/README.md's defaults table drifted from the code; "
+                "replace it with:\n", defaults_markdown_table());
+  // --help shows each case; the options pick them.
+  CHECK(task_help("sr").find("x8: 4000 iterations, Adam lr 0.01, reg-noise 0.05") != std::string::npos);
+  const TaskInfo& sr = *find_task("sr");
+  Args a8, a2;
+  a8.set("factor", "8");
+  a2.set("factor", "2");
+  CHECK(task_defaults(sr, a8).iters == 4000);
+  CHECK(task_defaults(sr, a2).iters == 2000);
+  CHECK(reg_noise_text(1.f / 30.f) == "1/30");
+  CHECK(reg_noise_text(0.05f) == "0.05");
+  CHECK(describe_skip(find_task("jpeg")->net) == "skip [8,16,32,64,128], skip [0,0,0,4,4], bilinear, reflect");
 }

@@ -40,8 +40,10 @@ std::string task_help(const std::string& name) {
                   format_options(vit_options()) + "\ndefaults (the authors' notebook):\n";
   // Indent the defaults block.
   std::string d = "  ";
-  for (char c : t->defaults) d += c == '\n' ? std::string("\n  ") : std::string(1, c);
-  s += d + "\n\noutputs in --out: observed.png, output.png, output_avg.png (EMA, where used),\n"
+  const std::string defaults = describe_defaults(*t);
+  for (size_t i = 0; i < defaults.size(); ++i)
+    d += defaults[i] == '\n' && i + 1 < defaults.size() ? std::string("\n  ") : std::string(1, defaults[i]);
+  s += d + "\noutputs in --out: observed.png, output.png, output_avg.png (EMA, where used),\n"
            "ground_truth.png, snapshots/iter_N.png, metrics.json, curve.svg, report.html; an unfinished\n"
            "(interrupted) run stays in OUT.partial/ with checkpoint.dip (continue it with --resume OUT)\n";
   return s;

@@ -141,8 +141,15 @@ PreparedRun prepare_run(const TaskInfo& task, const Args& args, const RunPlan& p
   run.setup = task.build(args, ctx);
   TaskSetup& setup = run.setup;
 
+  // The run's settings, in one place: the task's defaults (the notebook's, for this case), then the
+  // network's own learning rate, then the options.
+  const TaskDefaults& defaults = task_defaults(task, args);
   TrainOptions& train = run.train;
-  train = setup.train;
+  train.iters = defaults.iters;
+  train.lr = defaults.lr;
+  train.reg_noise_std = defaults.reg_noise_std;
+  train.ema = defaults.ema;
+  train.backtrack = defaults.backtrack;
   if (plan.iters > 0) train.iters = plan.iters;
   // The ViTs train with the LR they were tuned with (nn/vit.h).
   if (net_name != "skip") train.lr = vit_learning_rate(net_name);
@@ -170,7 +177,9 @@ PreparedRun prepare_run(const TaskInfo& task, const Args& args, const RunPlan& p
                     net_name == "skip" ? "lower --size" : "lower --size, --width, --depth or --mlp-ratio");
   try {
     if (net_name == "skip") {
-      run.net = skip(setup.skip, net_rng);
+      SkipConfig skip_config = task.net;
+      skip_config.in_channels = input_depth;
+      run.net = skip(skip_config, net_rng);
     } else {
       run.net = make_vit(vc, net_rng);
     }

@@ -272,24 +272,8 @@ void make_dir(const std::string& path) {
   DIP_USER_CHECK(!ec && fs::is_directory(path), "--out: cannot create '", path, "': ", ec.message());
 }
 
-// The iteration count the task's notebook uses for these options (sr: by factor), read off the setup
-// of the first usable image.
-int task_default_iters(const TaskInfo& task, const Args& a, const std::vector<PlannedRun>& runs) {
-  std::string last_error;
-  for (const PlannedRun& r : runs) {
-    Args args = a;
-    args.set("image", r.path);
-    TaskContext ctx;  // CPU, no memory check: only the settings are wanted
-    ctx.size = a.integer("size", 0);
-    try {
-      return task.build(args, ctx).train.iters;
-    } catch (const UserError& e) {
-      last_error = e.what();
-    }
-  }
-  throw UserError("dip study run: no usable image (" + last_error + ")");
-}
-
+// The iteration count the task's notebook uses for these options (sr: by factor).
+int task_default_iters(const TaskInfo& task, const Args& a) { return task_defaults(task, a).iters; }
 
 }  // namespace
 
@@ -342,7 +326,7 @@ int study_run_main(const std::vector<std::string>& argv) {
   const Device device = device_from(a);
   if (a.has("threads")) cpu::set_num_threads(a.integer("threads", 0));
   // The task's own count (the notebooks'): the report's "fixed" rule and the default cap.
-  const int paper_iters = task_default_iters(*task, a, runs);
+  const int paper_iters = task_default_iters(*task, a);
   const int iters = a.integer("iters", paper_iters);
 
   // ---- the study folder: settings first, so that a mismatched resume is refused before any work ----

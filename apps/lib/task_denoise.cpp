@@ -43,15 +43,11 @@ TaskSetup build_denoise(const Args& args, const TaskContext& ctx) {
   }
   s.fit.observed = image_to_tensor(s.observed, ctx.device);
   s.fit.input = noise_input(32, s.observed.height, s.observed.width, ctx.seed, ctx.device);
-  s.skip = default_skip(32);
-  s.train.iters = 3000;
-  s.train.lr = 0.01f;
-  // The notebook: reg_noise_std = 1/30, "set to 1/20 for sigma = 50".
-  s.train.reg_noise_std = (args.has("image") && sigma >= 50.f) ? 1.f / 20.f : 1.f / 30.f;
-  s.train.ema = true;
-  s.train.backtrack = true;
   return s;
 }
+
+// The notebook: reg_noise_std = 1/30, "set to 1/20 for sigma = 50".
+size_t pick_denoise(const Args& args) { return args.has("image") && args.real("sigma", 25.0) >= 50.0 ? 1 : 0; }
 
 }  // namespace
 
@@ -68,9 +64,10 @@ TaskInfo denoise_task() {
       text_option("noisy", "PATH", "an already noisy image to denoise"),
       text_option("gt", "PATH", "ground truth for --noisy (for PSNR only)"),
   };
-  t.defaults =
-      "skip net 128x5, skip 4, bilinear, reflection; input 32 channels of U(0, 0.1); Adam lr 0.01;\n"
-      "3000 iterations; reg-noise 1/30 (1/20 for sigma >= 50); EMA 0.99 of outputs; backtracking";
+  t.net = default_skip(32);
+  t.input = "32 channels of U(0, 0.1)";
+  t.cases = {{"", 3000, 0.01f, 1.f / 30.f, true, true}, {"--image with sigma >= 50", 3000, 0.01f, 1.f / 20.f, true, true}};
+  t.pick = pick_denoise;
   // make run: 128x128 astronaut, sigma 25, 2 cores: ~150 ms/iteration; EMA PSNR +5.5 dB over the
   // noisy input at 1000 iterations, +4.9 dB at 800 (measured), so 1200 leaves margin on both sides.
   t.cpu_iters = 1200;

@@ -26,13 +26,6 @@ TaskSetup build_flash(const Args& args, const TaskContext& ctx) {
   s.summary = "flash/no-flash " + size_text(flash);
   s.fit.observed = image_to_tensor(noflash, ctx.device);
   s.fit.input = image_to_tensor(flash, ctx.device);  // (1, 3, H, W)
-  s.skip = default_skip(3);
-  // As the notebook: nearest at the two finest scales, bilinear below.
-  s.skip.upsample_modes = {UpsampleMode::Nearest, UpsampleMode::Nearest, UpsampleMode::Bilinear,
-                           UpsampleMode::Bilinear, UpsampleMode::Bilinear};
-  s.train.lr = 0.1f;
-  s.train.iters = 601;
-  s.train.reg_noise_std = 0.f;
   return s;
 }
 
@@ -47,9 +40,12 @@ TaskInfo flash_task() {
       text_option("flash", "PATH", "the photo taken with flash (the network input)"),
       text_option("noflash", "PATH", "the photo taken without flash (the target), same size"),
   };
-  t.defaults =
-      "skip net 128x5, skip 4, reflection, nearest upsampling at the two finest scales and bilinear\n"
-      "below; input = the flash image; Adam lr 0.1; 601 iterations; no reg-noise";
+  t.net = default_skip(3);
+  // As the notebook: nearest at the two finest scales, bilinear below.
+  t.net.upsample_modes = {UpsampleMode::Nearest, UpsampleMode::Nearest, UpsampleMode::Bilinear,
+                          UpsampleMode::Bilinear, UpsampleMode::Bilinear};
+  t.input = "the flash photo";
+  t.cases = {{"", 601, 0.1f, 0.f, false, false}};
   t.cpu_iters = 300;
   t.build = build_flash;
   return t;

@@ -49,12 +49,6 @@ TaskSetup build_inpaint(const Args& args, const TaskContext& ctx) {
   auto mask_var = std::make_shared<Variable>(image_to_tensor(mask, ctx.device));  // (1, 1, H, W)
   s.fit.degrade = [mask_var](const Variable& x) { return mul(x, *mask_var); };
   s.fit.input = noise_input(32, image.height, image.width, ctx.seed, ctx.device);
-  s.skip = default_skip(32);
-  s.skip.channels_skip = {128, 128, 128, 128, 128};
-  s.skip.upsample_mode = UpsampleMode::Nearest;
-  s.train.lr = 0.01f;
-  s.train.reg_noise_std = 0.03f;
-  s.train.iters = 3001;
   return s;
 }
 
@@ -73,9 +67,12 @@ TaskInfo inpaint_task() {
       text_option("mask-kind", "KIND",
                   "generated mask: text (lines of text), box (a centred box), random:P (drop a fraction P)", "text"),
   };
-  t.defaults =
-      "skip net 128x5, skip 128x5, nearest upsampling, reflection; input 32 channels of U(0, 0.1);\n"
-      "Adam lr 0.01; reg-noise 0.03; 3001 iterations (the notebook runs 6001); sides multiples of 64";
+  t.net = default_skip(32);
+  t.net.channels_skip = {128, 128, 128, 128, 128};
+  t.net.upsample_mode = UpsampleMode::Nearest;
+  t.input = "32 channels of U(0, 0.1)";
+  t.cases = {{"", 3001, 0.01f, 0.03f, false, false}};
+  t.notes = "3001 iterations as the reference PyTorch run (the notebook runs 6001); sides multiples of 64";
   t.multiple = 64;
   t.cpu_iters = 600;
   t.build = build_inpaint;

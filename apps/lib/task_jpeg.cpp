@@ -36,16 +36,6 @@ TaskSetup build_jpeg(const Args& args, const TaskContext& ctx) {
   if (s.fit.ground_truth) s.observed_psnr = psnr(s.observed, *s.fit.ground_truth);
   s.fit.observed = image_to_tensor(s.observed, ctx.device);
   s.fit.input = noise_input(3, image.height, image.width, ctx.seed, ctx.device);
-  s.skip = default_skip(3);
-  s.skip.channels_down = {8, 16, 32, 64, 128};
-  s.skip.channels_up = {8, 16, 32, 64, 128};
-  s.skip.channels_skip = {0, 0, 0, 4, 4};
-  s.skip.upsample_mode = UpsampleMode::Bilinear;
-  s.train.iters = 2400;
-  s.train.lr = 0.01f;
-  s.train.reg_noise_std = 1.f / 30.f;
-  s.train.ema = true;
-  s.train.backtrack = true;
   return s;
 }
 
@@ -63,9 +53,13 @@ TaskInfo jpeg_task() {
       int_option("quality", "Q", "JPEG-compress --image at this quality first (1..100)", 1, 100),
       text_option("gt", "PATH", "ground truth for PSNR"),
   };
-  t.defaults =
-      "skip net [8,16,32,64,128], skip [0,0,0,4,4], bilinear, reflection; input 3 channels of\n"
-      "U(0, 0.1); Adam lr 0.01; 2400 iterations; reg-noise 1/30; EMA 0.99; backtracking";
+  t.net = default_skip(3);
+  t.net.channels_down = {8, 16, 32, 64, 128};
+  t.net.channels_up = {8, 16, 32, 64, 128};
+  t.net.channels_skip = {0, 0, 0, 4, 4};
+  t.net.upsample_mode = UpsampleMode::Bilinear;
+  t.input = "3 channels of U(0, 0.1)";
+  t.cases = {{"", 2400, 0.01f, 1.f / 30.f, true, true}};
   t.cpu_iters = 800;
   t.build = build_jpeg;
   return t;
