@@ -7,19 +7,29 @@
 
 namespace dip {
 
-#define DIP_ACTIVATION_KERNELS                                                         \
-  Tensor leaky_relu(const Tensor& x, float negative_slope);                            \
-  Tensor leaky_relu_backward(const Tensor& x, const Tensor& grad_y, float negative_slope); \
-  Tensor sigmoid(const Tensor& x);                                                     \
-  Tensor sigmoid_backward(const Tensor& y, const Tensor& grad_y);                       \
-  Tensor tanh(const Tensor& x);                                                        \
-  Tensor tanh_backward(const Tensor& y, const Tensor& grad_y);                          \
-  /* Exact GELU, x * Phi(x) with the erf form (PyTorch's default). */                  \
-  Tensor gelu(const Tensor& x);                                                        \
-  Tensor gelu_backward(const Tensor& x, const Tensor& grad_y);
-
-namespace cpu { DIP_ACTIVATION_KERNELS }
-namespace cuda { DIP_ACTIVATION_KERNELS }
+// The kernels, the same in each backend: the CPU ones (tensor/cpu/activation.cpp) ...
+namespace cpu {
+Tensor leaky_relu(const Tensor& x, float negative_slope);
+Tensor leaky_relu_backward(const Tensor& x, const Tensor& grad_y, float negative_slope);
+Tensor sigmoid(const Tensor& x);
+Tensor sigmoid_backward(const Tensor& y, const Tensor& grad_y);
+Tensor tanh(const Tensor& x);
+Tensor tanh_backward(const Tensor& y, const Tensor& grad_y);
+// Exact GELU, x * Phi(x) with the erf form (PyTorch's default).
+Tensor gelu(const Tensor& x);
+Tensor gelu_backward(const Tensor& x, const Tensor& grad_y);
+}  // namespace cpu
+// ... and the CUDA ones (gpu/activation.cu), with the same contracts.
+namespace cuda {
+Tensor leaky_relu(const Tensor& x, float negative_slope);
+Tensor leaky_relu_backward(const Tensor& x, const Tensor& grad_y, float negative_slope);
+Tensor sigmoid(const Tensor& x);
+Tensor sigmoid_backward(const Tensor& y, const Tensor& grad_y);
+Tensor tanh(const Tensor& x);
+Tensor tanh_backward(const Tensor& y, const Tensor& grad_y);
+Tensor gelu(const Tensor& x);
+Tensor gelu_backward(const Tensor& x, const Tensor& grad_y);
+}  // namespace cuda
 
 inline Tensor leaky_relu(const Tensor& x, float slope) { return DIP_DISPATCH(x.device(), leaky_relu, x, slope); }
 inline Tensor leaky_relu_backward(const Tensor& x, const Tensor& g, float slope) {

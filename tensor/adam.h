@@ -17,10 +17,14 @@ struct AdamStep {
   int step;  // 1 for the first update (bias correction)
 };
 
-#define DIP_ADAM_KERNELS void adam_update_(const std::vector<AdamSlot>& slots, const AdamStep& s);
-
-namespace cpu { DIP_ADAM_KERNELS }
-namespace cuda { DIP_ADAM_KERNELS }
+// The kernels, the same in each backend: the CPU ones (tensor/cpu/adam.cpp) ...
+namespace cpu {
+void adam_update_(const std::vector<AdamSlot>& slots, const AdamStep& s);
+}  // namespace cpu
+// ... and the CUDA ones (gpu/adam.cu), with the same contracts.
+namespace cuda {
+void adam_update_(const std::vector<AdamSlot>& slots, const AdamStep& s);
+}  // namespace cuda
 
 inline void adam_update_(const std::vector<AdamSlot>& slots, const AdamStep& s) {
   if (slots.empty()) return;

@@ -42,15 +42,20 @@ AttentionSizes check_attention_forward(const Tensor& qkv, const AttentionSpec& s
 AttentionSizes check_attention_backward(const Tensor& qkv, const Tensor& out, const Tensor& lse,
                                         const Tensor& grad_out, const AttentionSpec& spec);
 
-#define DIP_ATTENTION_KERNELS                                                                       \
-  /* qkv (B, L, 3D) -> out (B, L, D); lse is set to (B, H, L) */                                    \
-  Tensor attention_forward(const Tensor& qkv, const AttentionSpec& spec, Tensor& lse);              \
-  /* qkv (B, L, 3D), out (B, L, D), lse (B, H, L), grad_out (B, L, D) -> grad_qkv (B, L, 3D) */     \
-  Tensor attention_backward(const Tensor& qkv, const Tensor& out, const Tensor& lse, const Tensor& grad_out, \
-                            const AttentionSpec& spec);
-
-namespace cpu { DIP_ATTENTION_KERNELS }
-namespace cuda { DIP_ATTENTION_KERNELS }
+// The kernels, the same in each backend: the CPU ones (tensor/cpu/attention.cpp) ...
+namespace cpu {
+// qkv (B, L, 3D) -> out (B, L, D); lse is set to (B, H, L)
+Tensor attention_forward(const Tensor& qkv, const AttentionSpec& spec, Tensor& lse);
+// qkv (B, L, 3D), out (B, L, D), lse (B, H, L), grad_out (B, L, D) -> grad_qkv (B, L, 3D)
+Tensor attention_backward(const Tensor& qkv, const Tensor& out, const Tensor& lse, const Tensor& grad_out,
+                          const AttentionSpec& spec);
+}  // namespace cpu
+// ... and the CUDA ones (gpu/attention.cu), with the same contracts.
+namespace cuda {
+Tensor attention_forward(const Tensor& qkv, const AttentionSpec& spec, Tensor& lse);
+Tensor attention_backward(const Tensor& qkv, const Tensor& out, const Tensor& lse, const Tensor& grad_out,
+                          const AttentionSpec& spec);
+}  // namespace cuda
 
 inline Tensor attention_forward(const Tensor& qkv, const AttentionSpec& spec, Tensor& lse) {
   return DIP_DISPATCH(qkv.device(), attention_forward, qkv, spec, lse);

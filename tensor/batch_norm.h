@@ -28,15 +28,22 @@ BatchNormDims check_batch_norm2d_forward(const Tensor& x, const Tensor& gamma, c
 BatchNormDims check_batch_norm2d_backward(const Tensor& grad_y, const Tensor& x, const Tensor& gamma,
                                           const Tensor& mean, const Tensor& invstd);
 
-#define DIP_BATCH_NORM_KERNELS                                                                  \
-  BatchNormForward batch_norm2d_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta, \
-                                        float eps);                                             \
-  BatchNormBackward batch_norm2d_backward(const Tensor& grad_y, const Tensor& x,                 \
-                                          const Tensor& gamma, const Tensor& mean,               \
-                                          const Tensor& invstd);
-
-namespace cpu { DIP_BATCH_NORM_KERNELS }
-namespace cuda { DIP_BATCH_NORM_KERNELS }
+// The kernels, the same in each backend: the CPU ones (tensor/cpu/batch_norm.cpp) ...
+namespace cpu {
+BatchNormForward batch_norm2d_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                      float eps);
+BatchNormBackward batch_norm2d_backward(const Tensor& grad_y, const Tensor& x,
+                                        const Tensor& gamma, const Tensor& mean,
+                                        const Tensor& invstd);
+}  // namespace cpu
+// ... and the CUDA ones (gpu/batch_norm.cu), with the same contracts.
+namespace cuda {
+BatchNormForward batch_norm2d_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                      float eps);
+BatchNormBackward batch_norm2d_backward(const Tensor& grad_y, const Tensor& x,
+                                        const Tensor& gamma, const Tensor& mean,
+                                        const Tensor& invstd);
+}  // namespace cuda
 
 inline BatchNormForward batch_norm2d_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                                              float eps) {

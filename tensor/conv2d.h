@@ -25,20 +25,29 @@ struct Conv2dOptions {
 // Output shape of a convolution, with argument checks (reflect needs padding < H and < W).
 Shape conv2d_output_shape(const Shape& x, const Shape& weight, const Conv2dOptions& opt);
 
-#define DIP_CONV2D_KERNELS                                                                 \
-  Tensor conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor& bias,         \
-                        const Conv2dOptions& opt);                                         \
-  /* dL/dx: (N, C_in, H, W), with the gradient of padded positions folded back. */         \
-  Tensor conv2d_backward_input(const Tensor& grad_out, const Tensor& weight,               \
-                               const Shape& x_shape, const Conv2dOptions& opt);            \
-  /* dL/dweight: (C_out, C_in / groups, KH, KW). */                                        \
-  Tensor conv2d_backward_weight(const Tensor& grad_out, const Tensor& x,                   \
-                                const Shape& weight_shape, const Conv2dOptions& opt);      \
-  /* dL/dbias: (C_out), the sum of grad_out over N, H, W. */                               \
-  Tensor conv2d_backward_bias(const Tensor& grad_out);
-
-namespace cpu { DIP_CONV2D_KERNELS }
-namespace cuda { DIP_CONV2D_KERNELS }
+// The kernels, the same in each backend: the CPU ones (tensor/cpu/conv2d.cpp) ...
+namespace cpu {
+Tensor conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                      const Conv2dOptions& opt);
+// dL/dx: (N, C_in, H, W), with the gradient of padded positions folded back.
+Tensor conv2d_backward_input(const Tensor& grad_out, const Tensor& weight,
+                             const Shape& x_shape, const Conv2dOptions& opt);
+// dL/dweight: (C_out, C_in / groups, KH, KW).
+Tensor conv2d_backward_weight(const Tensor& grad_out, const Tensor& x,
+                              const Shape& weight_shape, const Conv2dOptions& opt);
+// dL/dbias: (C_out), the sum of grad_out over N, H, W.
+Tensor conv2d_backward_bias(const Tensor& grad_out);
+}  // namespace cpu
+// ... and the CUDA ones (gpu/conv2d.cu), with the same contracts.
+namespace cuda {
+Tensor conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                      const Conv2dOptions& opt);
+Tensor conv2d_backward_input(const Tensor& grad_out, const Tensor& weight,
+                             const Shape& x_shape, const Conv2dOptions& opt);
+Tensor conv2d_backward_weight(const Tensor& grad_out, const Tensor& x,
+                              const Shape& weight_shape, const Conv2dOptions& opt);
+Tensor conv2d_backward_bias(const Tensor& grad_out);
+}  // namespace cuda
 
 inline Tensor conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor& bias,
                              const Conv2dOptions& opt) {

@@ -1,7 +1,9 @@
 // DIP_DISPATCH: call the CPU or the CUDA kernel of an op, by the device of its inputs.
 //
-// Every op family declares the same function in namespace dip::cpu and dip::cuda, e.g.
-// cpu::conv2d_forward and cuda::conv2d_forward; the public dip::conv2d_forward picks one.
+// Every op family's header (tensor/conv2d.h, ...) declares its kernels twice, written out: in
+// namespace dip::cpu (defined in tensor/cpu/conv2d.cpp) and in dip::cuda (gpu/conv2d.cu); the public
+// dip::conv2d_forward checks its arguments and picks one with this macro. Without CUDA it never
+// names a cuda:: function, so a CPU-only build needs no stubs.
 #pragma once
 #include "tensor/check.h"
 #include "tensor/device.h"

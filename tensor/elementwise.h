@@ -14,20 +14,27 @@ enum class UnaryOp { Neg, Exp, Log, Sqrt, Abs, Pow, AddScalar, MulScalar };
 // The shape a and b broadcast to, or an error naming `op`.
 Shape broadcast_shapes(const char* op, const Shape& a, const Shape& b);
 
-#define DIP_ELEMENTWISE_KERNELS                                                   \
-  /* out = a (op) b, broadcast. */                                                \
-  Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b);                   \
-  /* out = f(x); `arg` is the exponent of Pow and the scalar of Add/MulScalar. */ \
-  Tensor unary(UnaryOp op, const Tensor& x, float arg);                           \
-  /* Adjoint of broadcasting: sums x over the dimensions that broadcast `shape` up to x's. */ \
-  Tensor sum_to(const Tensor& x, const Shape& shape);                             \
-  /* x repeated along broadcast dimensions up to `shape`. */                       \
-  Tensor broadcast_to(const Tensor& x, const Shape& shape);                       \
-  /* dst += alpha * src, same shape (gradient accumulation, optimizers). */       \
-  void add_(const Tensor& dst, const Tensor& src, float alpha);
-
-namespace cpu { DIP_ELEMENTWISE_KERNELS }
-namespace cuda { DIP_ELEMENTWISE_KERNELS }
+// The kernels, the same in each backend: the CPU ones (tensor/cpu/elementwise.cpp) ...
+namespace cpu {
+// out = a (op) b, broadcast.
+Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b);
+// out = f(x); `arg` is the exponent of Pow and the scalar of Add/MulScalar.
+Tensor unary(UnaryOp op, const Tensor& x, float arg);
+// Adjoint of broadcasting: sums x over the dimensions that broadcast `shape` up to x's.
+Tensor sum_to(const Tensor& x, const Shape& shape);
+// x repeated along broadcast dimensions up to `shape`.
+Tensor broadcast_to(const Tensor& x, const Shape& shape);
+// dst += alpha * src, same shape (gradient accumulation, optimizers).
+void add_(const Tensor& dst, const Tensor& src, float alpha);
+}  // namespace cpu
+// ... and the CUDA ones (gpu/elementwise.cu), with the same contracts.
+namespace cuda {
+Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b);
+Tensor unary(UnaryOp op, const Tensor& x, float arg);
+Tensor sum_to(const Tensor& x, const Shape& shape);
+Tensor broadcast_to(const Tensor& x, const Shape& shape);
+void add_(const Tensor& dst, const Tensor& src, float alpha);
+}  // namespace cuda
 
 inline Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
   check_same_device("binary op", {&a, &b});

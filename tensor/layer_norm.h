@@ -18,14 +18,20 @@ int64_t check_layer_norm_forward(const Tensor& x, const Tensor& gamma, const Ten
 int64_t check_layer_norm_backward(const Tensor& grad_y, const Tensor& x, const Tensor& gamma,
                                   const Tensor& mean, const Tensor& rstd);
 
-#define DIP_LAYER_NORM_KERNELS                                                                   \
-  LayerNormForward layer_norm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta,   \
-                                      float eps);                                                \
-  LayerNormBackward layer_norm_backward(const Tensor& grad_y, const Tensor& x, const Tensor& gamma, \
-                                        const Tensor& mean, const Tensor& rstd);
-
-namespace cpu { DIP_LAYER_NORM_KERNELS }
-namespace cuda { DIP_LAYER_NORM_KERNELS }
+// The kernels, the same in each backend: the CPU ones (tensor/cpu/layer_norm.cpp) ...
+namespace cpu {
+LayerNormForward layer_norm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                    float eps);
+LayerNormBackward layer_norm_backward(const Tensor& grad_y, const Tensor& x, const Tensor& gamma,
+                                      const Tensor& mean, const Tensor& rstd);
+}  // namespace cpu
+// ... and the CUDA ones (gpu/layer_norm.cu), with the same contracts.
+namespace cuda {
+LayerNormForward layer_norm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                    float eps);
+LayerNormBackward layer_norm_backward(const Tensor& grad_y, const Tensor& x, const Tensor& gamma,
+                                      const Tensor& mean, const Tensor& rstd);
+}  // namespace cuda
 
 inline LayerNormForward layer_norm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                                            float eps) {

@@ -9,18 +9,24 @@
 
 namespace dip {
 
-#define DIP_LAYOUT_KERNELS                                                                     \
-  /* Joins tensors along `dim`; all other dimensions must match. */                            \
-  Tensor concat(const std::vector<Tensor>& xs, int dim);                                       \
-  /* x[..., start:start+length, ...] along `dim` (a copy). */                                  \
-  Tensor narrow(const Tensor& x, int dim, int64_t start, int64_t length);                      \
-  /* Adjoint of narrow: g placed at `start` along `dim` in zeros of `full_shape`. */           \
-  Tensor narrow_backward(const Tensor& grad, const Shape& full_shape, int dim, int64_t start); \
-  /* out.shape[i] = x.shape[perm[i]]; perm lists the first x.rank() entries. */               \
-  Tensor permute(const Tensor& x, const std::array<int, 4>& perm);
-
-namespace cpu { DIP_LAYOUT_KERNELS }
-namespace cuda { DIP_LAYOUT_KERNELS }
+// The kernels, the same in each backend: the CPU ones (tensor/cpu/layout.cpp) ...
+namespace cpu {
+// Joins tensors along `dim`; all other dimensions must match.
+Tensor concat(const std::vector<Tensor>& xs, int dim);
+// x[..., start:start+length, ...] along `dim` (a copy).
+Tensor narrow(const Tensor& x, int dim, int64_t start, int64_t length);
+// Adjoint of narrow: g placed at `start` along `dim` in zeros of `full_shape`.
+Tensor narrow_backward(const Tensor& grad, const Shape& full_shape, int dim, int64_t start);
+// out.shape[i] = x.shape[perm[i]]; perm lists the first x.rank() entries.
+Tensor permute(const Tensor& x, const std::array<int, 4>& perm);
+}  // namespace cpu
+// ... and the CUDA ones (gpu/layout.cu), with the same contracts.
+namespace cuda {
+Tensor concat(const std::vector<Tensor>& xs, int dim);
+Tensor narrow(const Tensor& x, int dim, int64_t start, int64_t length);
+Tensor narrow_backward(const Tensor& grad, const Shape& full_shape, int dim, int64_t start);
+Tensor permute(const Tensor& x, const std::array<int, 4>& perm);
+}  // namespace cuda
 
 inline Tensor concat(const std::vector<Tensor>& xs, int dim) {
   DIP_CHECK(!xs.empty(), "concat: no tensors");

@@ -17,20 +17,31 @@
 
 namespace dip {
 
-#define DIP_LOSS_KERNELS                                                                    \
-  Tensor mse_loss_forward(const Tensor& y, const Tensor& target);                          \
-  /* dL/dy = grad_loss * 2 (y - target) / numel */                                          \
-  Tensor mse_loss_backward(const Tensor& y, const Tensor& target, const Tensor& grad_loss); \
-  Tensor tv_loss_forward(const Tensor& x);                                                  \
-  Tensor tv_loss_backward(const Tensor& x, const Tensor& grad_loss);                        \
-  /* eps > 0 (checked). With r = sqrt(dx^2 + dy^2 + eps), a gather (no atomics):            \
-     dL/dx[i, j] = grad_loss / numel * (-(dx + dy) / r at [i, j]                             \
-                   + dx / r at [i, j-1] (j > 0) + dy / r at [i-1, j] (i > 0)) */               \
-  Tensor isotropic_tv_loss_forward(const Tensor& x, float eps);                             \
-  Tensor isotropic_tv_loss_backward(const Tensor& x, float eps, const Tensor& grad_loss);
-
-namespace cpu { DIP_LOSS_KERNELS }
-namespace cuda { DIP_LOSS_KERNELS }
+// The kernels, the same in each backend: the CPU ones (tensor/cpu/loss.cpp) ...
+namespace cpu {
+Tensor mse_loss_forward(const Tensor& y, const Tensor& target);
+// dL/dy = grad_loss * 2 (y - target) / numel
+Tensor mse_loss_backward(const Tensor& y, const Tensor& target, const Tensor& grad_loss);
+Tensor tv_loss_forward(const Tensor& x);
+Tensor tv_loss_backward(const Tensor& x, const Tensor& grad_loss);
+/* eps > 0 (checked). With r = sqrt(dx^2 + dy^2 + eps), a gather (no atomics):
+   dL/dx[i, j] = grad_loss / numel * (-(dx + dy) / r at [i, j]
+                 + dx / r at [i, j-1] (j > 0) + dy / r at [i-1, j] (i > 0)) */
+Tensor isotropic_tv_loss_forward(const Tensor& x, float eps);
+Tensor isotropic_tv_loss_backward(const Tensor& x, float eps, const Tensor& grad_loss);
+}  // namespace cpu
+// ... and the CUDA ones (gpu/loss.cu), with the same contracts.
+namespace cuda {
+Tensor mse_loss_forward(const Tensor& y, const Tensor& target);
+Tensor mse_loss_backward(const Tensor& y, const Tensor& target, const Tensor& grad_loss);
+Tensor tv_loss_forward(const Tensor& x);
+Tensor tv_loss_backward(const Tensor& x, const Tensor& grad_loss);
+/* eps > 0 (checked). With r = sqrt(dx^2 + dy^2 + eps), a gather (no atomics):
+   dL/dx[i, j] = grad_loss / numel * (-(dx + dy) / r at [i, j]
+                 + dx / r at [i, j-1] (j > 0) + dy / r at [i-1, j] (i > 0)) */
+Tensor isotropic_tv_loss_forward(const Tensor& x, float eps);
+Tensor isotropic_tv_loss_backward(const Tensor& x, float eps, const Tensor& grad_loss);
+}  // namespace cuda
 
 inline Tensor mse_loss_forward(const Tensor& y, const Tensor& target) {
   check_same_device("mse_loss", {&y, &target});

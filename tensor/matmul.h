@@ -8,11 +8,14 @@
 
 namespace dip {
 
-#define DIP_MATMUL_KERNELS \
-  Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b);
-
-namespace cpu { DIP_MATMUL_KERNELS }
-namespace cuda { DIP_MATMUL_KERNELS }
+// The kernels, the same in each backend: the CPU ones (tensor/cpu/matmul.cpp) ...
+namespace cpu {
+Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b);
+}  // namespace cpu
+// ... and the CUDA ones (gpu/matmul.cu), with the same contracts.
+namespace cuda {
+Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b);
+}  // namespace cuda
 
 inline Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a = false, bool trans_b = false) {
   check_same_device("matmul", {&a, &b});

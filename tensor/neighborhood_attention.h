@@ -51,17 +51,23 @@ constexpr int neighborhood_window_start(int i, int kernel, int size) {
   return start < 0 ? 0 : (start > size - span ? size - span : start);
 }
 
-#define DIP_NEIGHBORHOOD_ATTENTION_KERNELS                                                                  \
-  /* qkv (N, T, 3D), rpb (H, 2k-1, 2k-1) -> out (N, T, D); probs is set to (N, H, T, kh*kw) */              \
-  Tensor neighborhood_attention_forward(const Tensor& qkv, const Tensor& rpb, const NeighborhoodSpec& spec, \
-                                        Tensor& probs);                                                     \
-  /* qkv (N, T, 3D), probs (N, H, T, kh*kw), grad_out (N, T, D) -> grad_qkv (N, T, 3D); */                  \
-  /* grad_rpb is set to (H, 2k-1, 2k-1) */                                                                  \
-  Tensor neighborhood_attention_backward(const Tensor& qkv, const Tensor& probs, const Tensor& grad_out,    \
-                                         const NeighborhoodSpec& spec, Tensor& grad_rpb);
-
-namespace cpu { DIP_NEIGHBORHOOD_ATTENTION_KERNELS }
-namespace cuda { DIP_NEIGHBORHOOD_ATTENTION_KERNELS }
+// The kernels, the same in each backend: the CPU ones (tensor/cpu/neighborhood_attention.cpp) ...
+namespace cpu {
+// qkv (N, T, 3D), rpb (H, 2k-1, 2k-1) -> out (N, T, D); probs is set to (N, H, T, kh*kw)
+Tensor neighborhood_attention_forward(const Tensor& qkv, const Tensor& rpb, const NeighborhoodSpec& spec,
+                                      Tensor& probs);
+// qkv (N, T, 3D), probs (N, H, T, kh*kw), grad_out (N, T, D) -> grad_qkv (N, T, 3D);
+// grad_rpb is set to (H, 2k-1, 2k-1)
+Tensor neighborhood_attention_backward(const Tensor& qkv, const Tensor& probs, const Tensor& grad_out,
+                                       const NeighborhoodSpec& spec, Tensor& grad_rpb);
+}  // namespace cpu
+// ... and the CUDA ones (gpu/neighborhood_attention.cu), with the same contracts.
+namespace cuda {
+Tensor neighborhood_attention_forward(const Tensor& qkv, const Tensor& rpb, const NeighborhoodSpec& spec,
+                                      Tensor& probs);
+Tensor neighborhood_attention_backward(const Tensor& qkv, const Tensor& probs, const Tensor& grad_out,
+                                       const NeighborhoodSpec& spec, Tensor& grad_rpb);
+}  // namespace cuda
 
 inline Tensor neighborhood_attention_forward(const Tensor& qkv, const Tensor& rpb,
                                              const NeighborhoodSpec& spec, Tensor& probs) {

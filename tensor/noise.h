@@ -39,11 +39,15 @@ constexpr float uniform_closed(uint64_t bits) { return float((bits >> 16) & 0xFF
 }  // namespace noise_detail
 
 // (out is any shape; filled in place, element i as described above)
-#define DIP_NOISE_KERNELS \
-  void normal_noise_(Tensor& out, float stddev, uint64_t seed, uint64_t counter);
 
-namespace cpu { DIP_NOISE_KERNELS }
-namespace cuda { DIP_NOISE_KERNELS }
+// The kernels, the same in each backend: the CPU ones (tensor/cpu/noise.cpp) ...
+namespace cpu {
+void normal_noise_(Tensor& out, float stddev, uint64_t seed, uint64_t counter);
+}  // namespace cpu
+// ... and the CUDA ones (gpu/noise.cu), with the same contracts.
+namespace cuda {
+void normal_noise_(Tensor& out, float stddev, uint64_t seed, uint64_t counter);
+}  // namespace cuda
 
 inline void normal_noise_(Tensor& out, float stddev, uint64_t seed, uint64_t counter) {
   DIP_DISPATCH(out.device(), normal_noise_, out, stddev, seed, counter);

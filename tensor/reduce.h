@@ -10,14 +10,18 @@ namespace dip {
 // backends share (tensor/reduce.cpp). `d` receives the normalised dimension.
 Shape sum_dim_shape(const Tensor& x, int dim, bool keepdim, int& d);
 
-#define DIP_REDUCE_KERNELS                                          \
-  /* (any) -> (1) */                                                \
-  Tensor sum_all(const Tensor& x);                                  \
-  /* Sums dimension `dim` (negative counts from the end); keepdim leaves a 1 there. */ \
-  Tensor sum_dim(const Tensor& x, int dim, bool keepdim);
-
-namespace cpu { DIP_REDUCE_KERNELS }
-namespace cuda { DIP_REDUCE_KERNELS }
+// The kernels, the same in each backend: the CPU ones (tensor/cpu/reduce.cpp) ...
+namespace cpu {
+// (any) -> (1)
+Tensor sum_all(const Tensor& x);
+// Sums dimension `dim` (negative counts from the end); keepdim leaves a 1 there.
+Tensor sum_dim(const Tensor& x, int dim, bool keepdim);
+}  // namespace cpu
+// ... and the CUDA ones (gpu/reduce.cu), with the same contracts.
+namespace cuda {
+Tensor sum_all(const Tensor& x);
+Tensor sum_dim(const Tensor& x, int dim, bool keepdim);
+}  // namespace cuda
 
 inline Tensor sum_all(const Tensor& x) { return DIP_DISPATCH(x.device(), sum_all, x); }
 inline Tensor sum_dim(const Tensor& x, int dim, bool keepdim = false) {

@@ -5,13 +5,17 @@
 
 namespace dip {
 
-#define DIP_SOFTMAX_KERNELS                                \
-  Tensor softmax_lastdim(const Tensor& x);                 \
-  /* grad_x = y * (grad_y - sum(grad_y * y, last dim)) */  \
-  Tensor softmax_lastdim_backward(const Tensor& y, const Tensor& grad_y);
-
-namespace cpu { DIP_SOFTMAX_KERNELS }
-namespace cuda { DIP_SOFTMAX_KERNELS }
+// The kernels, the same in each backend: the CPU ones (tensor/cpu/softmax.cpp) ...
+namespace cpu {
+Tensor softmax_lastdim(const Tensor& x);
+// grad_x = y * (grad_y - sum(grad_y * y, last dim))
+Tensor softmax_lastdim_backward(const Tensor& y, const Tensor& grad_y);
+}  // namespace cpu
+// ... and the CUDA ones (gpu/softmax.cu), with the same contracts.
+namespace cuda {
+Tensor softmax_lastdim(const Tensor& x);
+Tensor softmax_lastdim_backward(const Tensor& y, const Tensor& grad_y);
+}  // namespace cuda
 
 inline Tensor softmax_lastdim(const Tensor& x) { return DIP_DISPATCH(x.device(), softmax_lastdim, x); }
 inline Tensor softmax_lastdim_backward(const Tensor& y, const Tensor& g) {

@@ -10,13 +10,17 @@ namespace dip {
 
 enum class UpsampleMode { Nearest, Bilinear };
 
-#define DIP_UPSAMPLE_KERNELS                                                    \
-  Tensor upsample2d(const Tensor& x, int scale, UpsampleMode mode);             \
-  /* grad_y: (N, C, H*scale, W*scale) -> (N, C, H, W) */                        \
-  Tensor upsample2d_backward(const Tensor& grad_y, int scale, UpsampleMode mode);
-
-namespace cpu { DIP_UPSAMPLE_KERNELS }
-namespace cuda { DIP_UPSAMPLE_KERNELS }
+// The kernels, the same in each backend: the CPU ones (tensor/cpu/upsample.cpp) ...
+namespace cpu {
+Tensor upsample2d(const Tensor& x, int scale, UpsampleMode mode);
+// grad_y: (N, C, H*scale, W*scale) -> (N, C, H, W)
+Tensor upsample2d_backward(const Tensor& grad_y, int scale, UpsampleMode mode);
+}  // namespace cpu
+// ... and the CUDA ones (gpu/upsample.cu), with the same contracts.
+namespace cuda {
+Tensor upsample2d(const Tensor& x, int scale, UpsampleMode mode);
+Tensor upsample2d_backward(const Tensor& grad_y, int scale, UpsampleMode mode);
+}  // namespace cuda
 
 inline Tensor upsample2d(const Tensor& x, int scale, UpsampleMode mode) {
   return DIP_DISPATCH(x.device(), upsample2d, x, scale, mode);
