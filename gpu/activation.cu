@@ -61,7 +61,7 @@ Tensor backward(const char* op, const Tensor& saved, const Tensor& grad_y, F f) 
 
 }  // namespace dip::gpu
 
-namespace dip::cuda {
+namespace dip::gpu {
 
 Tensor leaky_relu(const Tensor& x, float negative_slope) {
   return gpu::forward(x, gpu::LeakyReluF{negative_slope});
@@ -82,4 +82,4 @@ Tensor gelu_backward(const Tensor& x, const Tensor& grad_y) {
   return gpu::backward("gelu_backward", x, grad_y, gpu::GeluBackwardF{});
 }
 
-}  // namespace dip::cuda
+}  // namespace dip::gpu

@@ -88,7 +88,7 @@ void launch_adam(const AdamTensor* tensors, int count, const AdamScalars& s) {
 
 }  // namespace dip::gpu
 
-namespace dip::cuda {
+namespace dip::gpu {
 
 void adam_update_(const std::vector<AdamSlot>& slots, const AdamStep& s) {
   DIP_CHECK(s.step >= 1, "adam_update_: step counts from 1, got ", s.step);
@@ -125,4 +125,4 @@ void adam_update_(const std::vector<AdamSlot>& slots, const AdamStep& s) {
   }
 }
 
-}  // namespace dip::cuda
+}  // namespace dip::gpu

@@ -460,7 +460,7 @@ void launch_backward(const AttentionSizes& s, const AttentionSpec& spec, const f
 
 }  // namespace dip::gpu
 
-namespace dip::cuda {
+namespace dip::gpu {
 
 Tensor attention_forward(const Tensor& qkv, const AttentionSpec& spec, Tensor& lse) {
   const AttentionSizes s = check_attention_forward(qkv, spec);
@@ -495,4 +495,4 @@ Tensor attention_backward(const Tensor& qkv, const Tensor& out, const Tensor& ls
   return grad_qkv;
 }
 
-}  // namespace dip::cuda
+}  // namespace dip::gpu

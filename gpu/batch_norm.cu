@@ -9,7 +9,7 @@
 #include "gpu/cuda_context.cuh"
 #include "tensor/batch_norm.h"
 
-namespace dip::cuda {
+namespace dip::gpu {
 
 namespace {
 
@@ -152,4 +152,4 @@ BatchNormBackward batch_norm2d_backward(const Tensor& grad_y, const Tensor& x, c
   return out;
 }
 
-}  // namespace dip::cuda
+}  // namespace dip::gpu

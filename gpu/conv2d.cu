@@ -18,7 +18,7 @@
 #include "gpu/im2col.cuh"
 #include "tensor/conv2d.h"
 
-namespace dip::cuda {
+namespace dip::gpu {
 
 namespace {
 
@@ -211,4 +211,4 @@ Tensor conv2d_backward_bias(const Tensor& grad_out) {
   return grad_b;
 }
 
-}  // namespace dip::cuda
+}  // namespace dip::gpu

@@ -131,7 +131,7 @@ Tensor map(const Tensor& x, F f) {
 
 }  // namespace dip::gpu
 
-namespace dip::cuda {
+namespace dip::gpu {
 
 Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
   const Shape shape = broadcast_shapes("binary op", a.shape(), b.shape());
@@ -180,4 +180,4 @@ void add_(const Tensor& dst, const Tensor& src, float alpha) {
   gpu::launch_map2(dst.data(), src.data(), dst.data(), dst.numel(), gpu::AxpyF{alpha});
 }
 
-}  // namespace dip::cuda
+}  // namespace dip::gpu

@@ -99,7 +99,7 @@ __global__ void layer_norm_param_grad_kernel(const float* __restrict__ gy, const
 
 }  // namespace dip::gpu
 
-namespace dip::cuda {
+namespace dip::gpu {
 
 LayerNormForward layer_norm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps) {
   const int64_t dim = check_layer_norm_forward(x, gamma, beta, eps);
@@ -156,4 +156,4 @@ LayerNormBackward layer_norm_backward(const Tensor& grad_y, const Tensor& x, con
   return out;
 }
 
-}  // namespace dip::cuda
+}  // namespace dip::gpu

@@ -10,7 +10,7 @@
 #include "gpu/cuda_context.cuh"
 #include "tensor/layout.h"
 
-namespace dip::cuda {
+namespace dip::gpu {
 
 namespace {
 
@@ -159,4 +159,4 @@ Tensor permute(const Tensor& x, const std::array<int, 4>& perm) {
   return y;
 }
 
-}  // namespace dip::cuda
+}  // namespace dip::gpu

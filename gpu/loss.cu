@@ -136,7 +136,7 @@ __global__ void isotropic_tv_backward_kernel(const float* __restrict__ x, const 
 
 }  // namespace dip::gpu
 
-namespace dip::cuda {
+namespace dip::gpu {
 
 Tensor mse_loss_forward(const Tensor& y, const Tensor& target) {
   DIP_CHECK(y.shape() == target.shape(), "mse_loss: output ", describe(y), " vs target ", describe(target));
@@ -200,4 +200,4 @@ Tensor isotropic_tv_loss_backward(const Tensor& x, float eps, const Tensor& grad
   return gx;
 }
 
-}  // namespace dip::cuda
+}  // namespace dip::gpu

@@ -59,7 +59,7 @@ void gemm_strided_batched(bool trans_a, bool trans_b, int64_t M, int64_t N, int6
 
 }  // namespace dip::gpu
 
-namespace dip::cuda {
+namespace dip::gpu {
 
 Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {
   DIP_CHECK(a.is_cuda() && b.is_cuda(), "matmul (cuda): ", describe(a), " and ", describe(b),
@@ -101,4 +101,4 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {
   return out;
 }
 
-}  // namespace dip::cuda
+}  // namespace dip::gpu

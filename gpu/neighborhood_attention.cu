@@ -206,7 +206,7 @@ unsigned thread_blocks(const char* op, const NaGeometry& g) {
 
 }  // namespace dip::gpu
 
-namespace dip::cuda {
+namespace dip::gpu {
 
 Tensor neighborhood_attention_forward(const Tensor& qkv, const Tensor& rpb, const NeighborhoodSpec& spec,
                                       Tensor& probs) {
@@ -249,4 +249,4 @@ Tensor neighborhood_attention_backward(const Tensor& qkv, const Tensor& probs, c
   return grad_qkv;
 }
 
-}  // namespace dip::cuda
+}  // namespace dip::gpu

@@ -25,7 +25,7 @@ __global__ void normal_noise_kernel(float* __restrict__ v, int64_t n, float stdd
 
 }  // namespace dip::gpu
 
-namespace dip::cuda {
+namespace dip::gpu {
 
 void normal_noise_(Tensor& out, float stddev, uint64_t seed, uint64_t counter) {
   const int64_t n = out.numel(), pairs = (n + 1) / 2;
@@ -38,4 +38,4 @@ void normal_noise_(Tensor& out, float stddev, uint64_t seed, uint64_t counter) {
   DIP_CUDA_CHECK_LAUNCH();
 }
 
-}  // namespace dip::cuda
+}  // namespace dip::gpu

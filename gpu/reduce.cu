@@ -216,7 +216,7 @@ Tensor reduce_sum(const Tensor& x, const std::array<bool, 4>& reduced, const Sha
 
 }  // namespace dip::gpu
 
-namespace dip::cuda {
+namespace dip::gpu {
 
 Tensor sum_all(const Tensor& x) {
   Tensor out = Tensor::empty({1}, Device::CUDA);
@@ -233,4 +233,4 @@ Tensor sum_dim(const Tensor& x, int dim, bool keepdim) {
   return gpu::reduce_sum(x, reduced, out_shape);
 }
 
-}  // namespace dip::cuda
+}  // namespace dip::gpu

@@ -40,7 +40,7 @@ __global__ void softmax_backward_kernel(const float* __restrict__ y, const float
 
 }  // namespace dip::gpu
 
-namespace dip::cuda {
+namespace dip::gpu {
 
 Tensor softmax_lastdim(const Tensor& x) {
   DIP_CHECK(x.rank() >= 1 && x.size(-1) > 0, "softmax: needs a non-empty last dimension, got ", describe(x));
@@ -69,4 +69,4 @@ Tensor softmax_lastdim_backward(const Tensor& y, const Tensor& grad_y) {
   return gx;
 }
 
-}  // namespace dip::cuda
+}  // namespace dip::gpu

@@ -14,7 +14,7 @@
 #include "gpu/cuda_context.cuh"
 #include "tensor/upsample.h"
 
-namespace dip::cuda {
+namespace dip::gpu {
 
 namespace {
 
@@ -164,4 +164,4 @@ Tensor upsample2d_backward(const Tensor& grad_y, int scale, UpsampleMode mode) {
   return gx;
 }
 
-}  // namespace dip::cuda
+}  // namespace dip::gpu

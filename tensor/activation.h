@@ -19,8 +19,8 @@ Tensor tanh_backward(const Tensor& y, const Tensor& grad_y);
 Tensor gelu(const Tensor& x);
 Tensor gelu_backward(const Tensor& x, const Tensor& grad_y);
 }  // namespace cpu
-// ... and the CUDA ones (gpu/activation.cu), with the same contracts.
-namespace cuda {
+// ... and the CUDA ones (gpu/activation.cu, namespace dip::gpu like the folder), with the same contracts.
+namespace gpu {
 Tensor leaky_relu(const Tensor& x, float negative_slope);
 Tensor leaky_relu_backward(const Tensor& x, const Tensor& grad_y, float negative_slope);
 Tensor sigmoid(const Tensor& x);
@@ -29,7 +29,7 @@ Tensor tanh(const Tensor& x);
 Tensor tanh_backward(const Tensor& y, const Tensor& grad_y);
 Tensor gelu(const Tensor& x);
 Tensor gelu_backward(const Tensor& x, const Tensor& grad_y);
-}  // namespace cuda
+}  // namespace gpu
 
 inline Tensor leaky_relu(const Tensor& x, float slope) { return DIP_DISPATCH(x.device(), leaky_relu, x, slope); }
 inline Tensor leaky_relu_backward(const Tensor& x, const Tensor& g, float slope) {

@@ -21,10 +21,10 @@ struct AdamStep {
 namespace cpu {
 void adam_update_(const std::vector<AdamSlot>& slots, const AdamStep& s);
 }  // namespace cpu
-// ... and the CUDA ones (gpu/adam.cu), with the same contracts.
-namespace cuda {
+// ... and the CUDA ones (gpu/adam.cu, namespace dip::gpu like the folder), with the same contracts.
+namespace gpu {
 void adam_update_(const std::vector<AdamSlot>& slots, const AdamStep& s);
-}  // namespace cuda
+}  // namespace gpu
 
 inline void adam_update_(const std::vector<AdamSlot>& slots, const AdamStep& s) {
   if (slots.empty()) return;

@@ -50,12 +50,12 @@ Tensor attention_forward(const Tensor& qkv, const AttentionSpec& spec, Tensor& l
 Tensor attention_backward(const Tensor& qkv, const Tensor& out, const Tensor& lse, const Tensor& grad_out,
                           const AttentionSpec& spec);
 }  // namespace cpu
-// ... and the CUDA ones (gpu/attention.cu), with the same contracts.
-namespace cuda {
+// ... and the CUDA ones (gpu/attention.cu, namespace dip::gpu like the folder), with the same contracts.
+namespace gpu {
 Tensor attention_forward(const Tensor& qkv, const AttentionSpec& spec, Tensor& lse);
 Tensor attention_backward(const Tensor& qkv, const Tensor& out, const Tensor& lse, const Tensor& grad_out,
                           const AttentionSpec& spec);
-}  // namespace cuda
+}  // namespace gpu
 
 inline Tensor attention_forward(const Tensor& qkv, const AttentionSpec& spec, Tensor& lse) {
   return DIP_DISPATCH(qkv.device(), attention_forward, qkv, spec, lse);

@@ -36,14 +36,14 @@ BatchNormBackward batch_norm2d_backward(const Tensor& grad_y, const Tensor& x,
                                         const Tensor& gamma, const Tensor& mean,
                                         const Tensor& invstd);
 }  // namespace cpu
-// ... and the CUDA ones (gpu/batch_norm.cu), with the same contracts.
-namespace cuda {
+// ... and the CUDA ones (gpu/batch_norm.cu, namespace dip::gpu like the folder), with the same contracts.
+namespace gpu {
 BatchNormForward batch_norm2d_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                                       float eps);
 BatchNormBackward batch_norm2d_backward(const Tensor& grad_y, const Tensor& x,
                                         const Tensor& gamma, const Tensor& mean,
                                         const Tensor& invstd);
-}  // namespace cuda
+}  // namespace gpu
 
 inline BatchNormForward batch_norm2d_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                                              float eps) {

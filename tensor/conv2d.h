@@ -39,7 +39,7 @@ Tensor conv2d_backward_weight(const Tensor& grad_out, const Tensor& x,
 Tensor conv2d_backward_bias(const Tensor& grad_out);
 }  // namespace cpu
 // ... and the CUDA ones (gpu/conv2d.cu), with the same contracts.
-namespace cuda {
+namespace gpu {
 Tensor conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor& bias,
                       const Conv2dOptions& opt);
 Tensor conv2d_backward_input(const Tensor& grad_out, const Tensor& weight,
@@ -47,7 +47,7 @@ Tensor conv2d_backward_input(const Tensor& grad_out, const Tensor& weight,
 Tensor conv2d_backward_weight(const Tensor& grad_out, const Tensor& x,
                               const Shape& weight_shape, const Conv2dOptions& opt);
 Tensor conv2d_backward_bias(const Tensor& grad_out);
-}  // namespace cuda
+}  // namespace gpu
 
 inline Tensor conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor& bias,
                              const Conv2dOptions& opt) {

@@ -27,14 +27,14 @@ Tensor broadcast_to(const Tensor& x, const Shape& shape);
 // dst += alpha * src, same shape (gradient accumulation, optimizers).
 void add_(const Tensor& dst, const Tensor& src, float alpha);
 }  // namespace cpu
-// ... and the CUDA ones (gpu/elementwise.cu), with the same contracts.
-namespace cuda {
+// ... and the CUDA ones (gpu/elementwise.cu, namespace dip::gpu like the folder), with the same contracts.
+namespace gpu {
 Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b);
 Tensor unary(UnaryOp op, const Tensor& x, float arg);
 Tensor sum_to(const Tensor& x, const Shape& shape);
 Tensor broadcast_to(const Tensor& x, const Shape& shape);
 void add_(const Tensor& dst, const Tensor& src, float alpha);
-}  // namespace cuda
+}  // namespace gpu
 
 inline Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
   check_same_device("binary op", {&a, &b});

@@ -25,13 +25,13 @@ LayerNormForward layer_norm_forward(const Tensor& x, const Tensor& gamma, const 
 LayerNormBackward layer_norm_backward(const Tensor& grad_y, const Tensor& x, const Tensor& gamma,
                                       const Tensor& mean, const Tensor& rstd);
 }  // namespace cpu
-// ... and the CUDA ones (gpu/layer_norm.cu), with the same contracts.
-namespace cuda {
+// ... and the CUDA ones (gpu/layer_norm.cu, namespace dip::gpu like the folder), with the same contracts.
+namespace gpu {
 LayerNormForward layer_norm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                                     float eps);
 LayerNormBackward layer_norm_backward(const Tensor& grad_y, const Tensor& x, const Tensor& gamma,
                                       const Tensor& mean, const Tensor& rstd);
-}  // namespace cuda
+}  // namespace gpu
 
 inline LayerNormForward layer_norm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                                            float eps) {

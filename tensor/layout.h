@@ -20,13 +20,13 @@ Tensor narrow_backward(const Tensor& grad, const Shape& full_shape, int dim, int
 // out.shape[i] = x.shape[perm[i]]; perm lists the first x.rank() entries.
 Tensor permute(const Tensor& x, const std::array<int, 4>& perm);
 }  // namespace cpu
-// ... and the CUDA ones (gpu/layout.cu), with the same contracts.
-namespace cuda {
+// ... and the CUDA ones (gpu/layout.cu, namespace dip::gpu like the folder), with the same contracts.
+namespace gpu {
 Tensor concat(const std::vector<Tensor>& xs, int dim);
 Tensor narrow(const Tensor& x, int dim, int64_t start, int64_t length);
 Tensor narrow_backward(const Tensor& grad, const Shape& full_shape, int dim, int64_t start);
 Tensor permute(const Tensor& x, const std::array<int, 4>& perm);
-}  // namespace cuda
+}  // namespace gpu
 
 inline Tensor concat(const std::vector<Tensor>& xs, int dim) {
   DIP_CHECK(!xs.empty(), "concat: no tensors");

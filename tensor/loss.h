@@ -30,8 +30,8 @@ Tensor tv_loss_backward(const Tensor& x, const Tensor& grad_loss);
 Tensor isotropic_tv_loss_forward(const Tensor& x, float eps);
 Tensor isotropic_tv_loss_backward(const Tensor& x, float eps, const Tensor& grad_loss);
 }  // namespace cpu
-// ... and the CUDA ones (gpu/loss.cu), with the same contracts.
-namespace cuda {
+// ... and the CUDA ones (gpu/loss.cu, namespace dip::gpu like the folder), with the same contracts.
+namespace gpu {
 Tensor mse_loss_forward(const Tensor& y, const Tensor& target);
 Tensor mse_loss_backward(const Tensor& y, const Tensor& target, const Tensor& grad_loss);
 Tensor tv_loss_forward(const Tensor& x);
@@ -41,7 +41,7 @@ Tensor tv_loss_backward(const Tensor& x, const Tensor& grad_loss);
                  + dx / r at [i, j-1] (j > 0) + dy / r at [i-1, j] (i > 0)) */
 Tensor isotropic_tv_loss_forward(const Tensor& x, float eps);
 Tensor isotropic_tv_loss_backward(const Tensor& x, float eps, const Tensor& grad_loss);
-}  // namespace cuda
+}  // namespace gpu
 
 inline Tensor mse_loss_forward(const Tensor& y, const Tensor& target) {
   check_same_device("mse_loss", {&y, &target});

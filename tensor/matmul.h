@@ -12,10 +12,10 @@ namespace dip {
 namespace cpu {
 Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b);
 }  // namespace cpu
-// ... and the CUDA ones (gpu/matmul.cu), with the same contracts.
-namespace cuda {
+// ... and the CUDA ones (gpu/matmul.cu, namespace dip::gpu like the folder), with the same contracts.
+namespace gpu {
 Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b);
-}  // namespace cuda
+}  // namespace gpu
 
 inline Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a = false, bool trans_b = false) {
   check_same_device("matmul", {&a, &b});

@@ -61,13 +61,13 @@ Tensor neighborhood_attention_forward(const Tensor& qkv, const Tensor& rpb, cons
 Tensor neighborhood_attention_backward(const Tensor& qkv, const Tensor& probs, const Tensor& grad_out,
                                        const NeighborhoodSpec& spec, Tensor& grad_rpb);
 }  // namespace cpu
-// ... and the CUDA ones (gpu/neighborhood_attention.cu), with the same contracts.
-namespace cuda {
+// ... and the CUDA ones (gpu/neighborhood_attention.cu, namespace dip::gpu like the folder), with the same contracts.
+namespace gpu {
 Tensor neighborhood_attention_forward(const Tensor& qkv, const Tensor& rpb, const NeighborhoodSpec& spec,
                                       Tensor& probs);
 Tensor neighborhood_attention_backward(const Tensor& qkv, const Tensor& probs, const Tensor& grad_out,
                                        const NeighborhoodSpec& spec, Tensor& grad_rpb);
-}  // namespace cuda
+}  // namespace gpu
 
 inline Tensor neighborhood_attention_forward(const Tensor& qkv, const Tensor& rpb,
                                              const NeighborhoodSpec& spec, Tensor& probs) {

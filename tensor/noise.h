@@ -44,10 +44,10 @@ constexpr float uniform_closed(uint64_t bits) { return float((bits >> 16) & 0xFF
 namespace cpu {
 void normal_noise_(Tensor& out, float stddev, uint64_t seed, uint64_t counter);
 }  // namespace cpu
-// ... and the CUDA ones (gpu/noise.cu), with the same contracts.
-namespace cuda {
+// ... and the CUDA ones (gpu/noise.cu, namespace dip::gpu like the folder), with the same contracts.
+namespace gpu {
 void normal_noise_(Tensor& out, float stddev, uint64_t seed, uint64_t counter);
-}  // namespace cuda
+}  // namespace gpu
 
 inline void normal_noise_(Tensor& out, float stddev, uint64_t seed, uint64_t counter) {
   DIP_DISPATCH(out.device(), normal_noise_, out, stddev, seed, counter);

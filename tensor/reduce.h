@@ -17,11 +17,11 @@ Tensor sum_all(const Tensor& x);
 // Sums dimension `dim` (negative counts from the end); keepdim leaves a 1 there.
 Tensor sum_dim(const Tensor& x, int dim, bool keepdim);
 }  // namespace cpu
-// ... and the CUDA ones (gpu/reduce.cu), with the same contracts.
-namespace cuda {
+// ... and the CUDA ones (gpu/reduce.cu, namespace dip::gpu like the folder), with the same contracts.
+namespace gpu {
 Tensor sum_all(const Tensor& x);
 Tensor sum_dim(const Tensor& x, int dim, bool keepdim);
-}  // namespace cuda
+}  // namespace gpu
 
 inline Tensor sum_all(const Tensor& x) { return DIP_DISPATCH(x.device(), sum_all, x); }
 inline Tensor sum_dim(const Tensor& x, int dim, bool keepdim = false) {

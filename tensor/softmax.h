@@ -11,11 +11,11 @@ Tensor softmax_lastdim(const Tensor& x);
 // grad_x = y * (grad_y - sum(grad_y * y, last dim))
 Tensor softmax_lastdim_backward(const Tensor& y, const Tensor& grad_y);
 }  // namespace cpu
-// ... and the CUDA ones (gpu/softmax.cu), with the same contracts.
-namespace cuda {
+// ... and the CUDA ones (gpu/softmax.cu, namespace dip::gpu like the folder), with the same contracts.
+namespace gpu {
 Tensor softmax_lastdim(const Tensor& x);
 Tensor softmax_lastdim_backward(const Tensor& y, const Tensor& grad_y);
-}  // namespace cuda
+}  // namespace gpu
 
 inline Tensor softmax_lastdim(const Tensor& x) { return DIP_DISPATCH(x.device(), softmax_lastdim, x); }
 inline Tensor softmax_lastdim_backward(const Tensor& y, const Tensor& g) {

@@ -16,11 +16,11 @@ Tensor upsample2d(const Tensor& x, int scale, UpsampleMode mode);
 // grad_y: (N, C, H*scale, W*scale) -> (N, C, H, W)
 Tensor upsample2d_backward(const Tensor& grad_y, int scale, UpsampleMode mode);
 }  // namespace cpu
-// ... and the CUDA ones (gpu/upsample.cu), with the same contracts.
-namespace cuda {
+// ... and the CUDA ones (gpu/upsample.cu, namespace dip::gpu like the folder), with the same contracts.
+namespace gpu {
 Tensor upsample2d(const Tensor& x, int scale, UpsampleMode mode);
 Tensor upsample2d_backward(const Tensor& grad_y, int scale, UpsampleMode mode);
-}  // namespace cuda
+}  // namespace gpu
 
 inline Tensor upsample2d(const Tensor& x, int scale, UpsampleMode mode) {
   return DIP_DISPATCH(x.device(), upsample2d, x, scale, mode);
