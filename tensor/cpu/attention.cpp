@@ -2,8 +2,8 @@
 // tiles of (up to kQueryBlock queries) x (up to kKeyBlock keys), never as an (L, L) matrix.
 //
 // q, k and v are read in place from the packed qkv (row stride 3D) and out is written in place
-// (row stride D): every matrix product is one dip::cpu::gemm on a tile, with the leading dimensions
-// doing the head split that reshape/permute copies did before.
+// (row stride D): every matrix product is one single-threaded dip::cpu::gemm_serial on a tile, with the
+// leading dimensions doing the head split that reshape/permute copies did before.
 //
 //   forward:  threads split (b, h, query block) tasks. For each key block the scores S = scale Q K^T
 //             update a running row max m and row sum l (online softmax): earlier partial outputs are
@@ -147,7 +147,7 @@ Tensor attention_forward(const Tensor& qkv, const AttentionSpec& spec, Tensor& l
         const int64_t kn = std::min(kKeyBlock, L - j0);
         float* sc = scores.data();
         // S = scale * Q K_j^T: (bq, kn)
-        gemm(false, true, bq, kn, d, scale, q, ld_qkv, k + j0 * ld_qkv, ld_qkv, 0.f, sc, kKeyBlock);
+        gemm_serial(false, true, bq, kn, d, scale, q, ld_qkv, k + j0 * ld_qkv, ld_qkv, 0.f, sc, kKeyBlock);
         // Online softmax: the new row max, the factor for what was accumulated under the old one,
         // and P = exp(S - m_new) in place (every value <= 1, the max exactly 1: no overflow).
         for (int64_t r = 0; r < bq; ++r) {
@@ -160,7 +160,8 @@ Tensor attention_forward(const Tensor& qkv, const AttentionSpec& spec, Tensor& l
         }
         // O = alpha * O + P V_j: (bq, d); the first key block overwrites (beta = 0).
         if (j0 > 0) scale_rows(o, D, bq, d, alpha);
-        gemm(false, false, bq, d, kn, 1.f, sc, kKeyBlock, v + j0 * ld_qkv, ld_qkv, j0 > 0 ? 1.f : 0.f, o, D);
+        gemm_serial(false, false, bq, d, kn, 1.f, sc, kKeyBlock, v + j0 * ld_qkv, ld_qkv, j0 > 0 ? 1.f : 0.f, o,
+                    D);
       }
       // O /= l; lse = m + log(l).
       float* lse_rows = plse + head.lse_offset + i0;
@@ -232,18 +233,18 @@ Tensor attention_backward(const Tensor& qkv, const Tensor& out, const Tensor& ls
           float* p = probs.data();
           float* ds = dscores.data();
           // P = exp(scale * Q_i K_j^T - lse_i): (bq, kn)
-          gemm(false, true, bq, kn, d, scale, q_i, ld_qkv, k_j, ld_qkv, 0.f, p, kKeyBlock);
+          gemm_serial(false, true, bq, kn, d, scale, q_i, ld_qkv, k_j, ld_qkv, 0.f, p, kKeyBlock);
           for (int64_t r = 0; r < bq; ++r) exp_shifted(p + r * kKeyBlock, kn, lse_rows[i0 + r]);
           // dV_j += P^T dO_i: (kn, d)
-          gemm(true, false, kn, d, bq, 1.f, p, kKeyBlock, go_i, D, beta_kv, dv + j0 * ld_qkv, ld_qkv);
+          gemm_serial(true, false, kn, d, bq, 1.f, p, kKeyBlock, go_i, D, beta_kv, dv + j0 * ld_qkv, ld_qkv);
           // dP = dO_i V_j^T: (bq, kn); then ds = scale * dS = scale * P * (dP - Drow_i)
-          gemm(false, true, bq, kn, d, 1.f, go_i, D, v_j, ld_qkv, 0.f, ds, kKeyBlock);
+          gemm_serial(false, true, bq, kn, d, 1.f, go_i, D, v_j, ld_qkv, 0.f, ds, kKeyBlock);
           for (int64_t r = 0; r < bq; ++r)
             softmax_grad_row(p + r * kKeyBlock, ds + r * kKeyBlock, kn, drow[r], scale);
           // dQ_i += scale dS K_j: (bq, d); the first key block overwrites.
-          gemm(false, false, bq, d, kn, 1.f, ds, kKeyBlock, k_j, ld_qkv, j0 > 0 ? 1.f : 0.f, dq_i, ld_qkv);
+          gemm_serial(false, false, bq, d, kn, 1.f, ds, kKeyBlock, k_j, ld_qkv, j0 > 0 ? 1.f : 0.f, dq_i, ld_qkv);
           // dK_j += scale dS^T Q_i: (kn, d)
-          gemm(true, false, kn, d, bq, 1.f, ds, kKeyBlock, q_i, ld_qkv, beta_kv, dk + j0 * ld_qkv, ld_qkv);
+          gemm_serial(true, false, kn, d, bq, 1.f, ds, kKeyBlock, q_i, ld_qkv, beta_kv, dk + j0 * ld_qkv, ld_qkv);
         }
       }
     }

@@ -9,14 +9,16 @@
 // (row stride P instead of the block width).
 //
 // Threading: each kernel opens one parallel region and gives every thread a share that needs no
-// synchronisation, each GEMM then running single-threaded (Eigen does not nest parallelism) on the
-// thread's own column buffer. The forward splits the output row blocks; the backward kernels split
-// the input channels, so a thread owns its rows of dcol and dW^T and its planes of dx. This avoids
-// Eigen's own GEMM threading (whose threads spin on each other for packed panels) and makes
-// im2col / col2im parallel for free.
+// synchronisation, each GEMM then running single-threaded (gemm_serial) on the thread's own column
+// buffer. The forward splits the (image, output row block) items; the backward kernels split the
+// input channels into units, so a thread owns the rows of dcol and dW^T and the planes of dx of its
+// units. This makes im2col / col2im parallel for free.
+//
+// Determinism: the blocks and the channel units depend only on the sizes, never on the thread
+// count, and every GEMM is one single-threaded product of a fixed shape, so each value comes out
+// the same on any number of threads. (Eigen's arithmetic for an element depends on where it falls
+// in the product, e.g. a row past the last full register block takes another path.)
 #include "tensor/conv2d.h"
-
-#include <omp.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -38,6 +40,18 @@ constexpr int64_t kColumnBudget = int64_t(1) << 19;
 constexpr int64_t kMaxBlockPixels = 1024;
 // Below this many flops a convolution runs on one thread (a parallel region costs microseconds).
 constexpr int64_t kParallelMinFlops = int64_t(1) << 21;
+// The forward cuts small images into more row blocks so that threads have work: at least this
+// many (image, block) items, but blocks of at least kMinBlockPixels output pixels (a fixed count,
+// not the thread count, so the GEMM shapes and hence the results never depend on it).
+constexpr int64_t kMinItems = 8;
+constexpr int64_t kMinBlockPixels = 64;
+// The backward kernels split the input channels into at most kMaxUnits units (a power of two, so
+// that 2, 4 or 8 threads share them evenly) of at least kMinUnitRows column rows each. Each unit
+// repacks the GEMM's shared operand (grad_out's block): measured on the skip net at 128x128 on one
+// thread, 4 / 8 / 16 units cost about 1.5% / 3% / 4% of the iteration over one unit; 8 keeps up to
+// 8 threads busy.
+constexpr int64_t kMaxUnits = 8;
+constexpr int64_t kMinUnitRows = 64;
 
 // The calling thread's scratch buffer, reused across calls (grows, never shrinks). Its size is
 // bounded by kColumnBudget unless a single output row needs more. OpenMP's worker threads persist,
@@ -83,7 +97,7 @@ struct ConvPlan {
   int64_t block_end(int64_t b) const { return std::min((b + 1) * rows, geo.out_h); }
 };
 
-// `min_items`: the forward splits (image, block) pairs among threads and wants at least one per thread.
+// `min_items`: the forward splits (image, block) pairs among threads and wants at least that many.
 ConvPlan make_plan(const Shape& x, const Shape& w, const Conv2dOptions& opt, int64_t min_items) {
   ConvPlan pl;
   pl.geo = make_conv_geometry(x, w[2], w[3], opt);
@@ -100,7 +114,9 @@ ConvPlan make_plan(const Shape& x, const Shape& w, const Conv2dOptions& opt, int
   int64_t rows = std::min(kColumnBudget / std::max<int64_t>(g.col_rows() * out_w, 1), kMaxBlockPixels / out_w);
   const int64_t images = std::max<int64_t>(pl.images, 1);
   const int64_t blocks_wanted = (min_items + images - 1) / images;
-  if (blocks_wanted > 1) rows = std::min(rows, (g.out_h + blocks_wanted - 1) / blocks_wanted);
+  if (blocks_wanted > 1)
+    rows = std::min(rows, std::max((g.out_h + blocks_wanted - 1) / blocks_wanted,
+                                   (kMinBlockPixels + out_w - 1) / out_w));
   pl.rows = std::clamp<int64_t>(rows, 1, std::max<int64_t>(g.out_h, 1));
   pl.blocks = (g.out_h + pl.rows - 1) / pl.rows;
   const int64_t flops = 2 * pl.images * pl.groups * pl.m * pl.k * pl.p;
@@ -108,9 +124,18 @@ ConvPlan make_plan(const Shape& x, const Shape& w, const Conv2dOptions& opt, int
   return pl;
 }
 
-// This thread's share [begin, end) of `count` items, in a parallel region (or all of them outside).
-int64_t share_begin(int64_t count) { return count * omp_get_thread_num() / omp_get_num_threads(); }
-int64_t share_end(int64_t count) { return count * (omp_get_thread_num() + 1) / omp_get_num_threads(); }
+// The backward kernels' units of input channels: unit u is channels [begin(u), begin(u + 1)).
+struct ChannelUnits {
+  int64_t channels, count;
+  int64_t begin(int64_t u) const { return channels * u / count; }
+};
+
+ChannelUnits channel_units(const ConvPlan& pl) {
+  const int64_t channels = pl.geo.channels;
+  int64_t count = kMaxUnits;
+  while (count > 1 && (channels / count) * pl.kk < kMinUnitRows) count /= 2;
+  return {channels, std::max<int64_t>(std::min(count, channels), 1)};
+}
 
 // Calls f(g, cs, ce) for every group g that overlaps input channels [c0, c1), with the overlap [cs, ce).
 template <typename F>
@@ -135,7 +160,7 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor& bias,
   if (bias.defined())
     DIP_CHECK(bias.rank() == 1 && bias.size(0) == c_out, "conv2d: bias must be (", c_out, "), got ",
               bias.shape().str());
-  const ConvPlan pl = make_plan(x.shape(), weight.shape(), opt, num_threads());
+  const ConvPlan pl = make_plan(x.shape(), weight.shape(), opt, kMinItems);
   const ConvGeometry& geo = pl.geo;
   Tensor out = Tensor::empty(out_shape);  // (N, C_out, H_out, W_out)
   const float* pw = weight.data();
@@ -167,8 +192,8 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor& bias,
         beta = 1.f;
       }
       for (int64_t g = 0; g < pl.groups; ++g)
-        gemm(false, false, pl.m, pc, pl.k, 1.f, pw + g * pl.m * pl.k, pl.k, cols + g * pl.k * ld, ld, beta,
-             ob + g * pl.m * pl.p, pl.p);
+        gemm_serial(false, false, pl.m, pc, pl.k, 1.f, pw + g * pl.m * pl.k, pl.k, cols + g * pl.k * ld, ld,
+                    beta, ob + g * pl.m * pl.p, pl.p);
     }
   }
   return out;
@@ -181,17 +206,18 @@ Tensor conv2d_backward_input(const Tensor& grad_out, const Tensor& weight, const
   const ConvGeometry& geo = pl.geo;
   Tensor dx = Tensor::empty(x_shape);  // (N, C_in, H, W)
   const float* pw = weight.data();
+  const ChannelUnits units = channel_units(pl);
 
-#pragma omp parallel if (pl.parallel)
-  {
-    const int64_t c0 = share_begin(geo.channels), c1 = share_end(geo.channels);  // this thread's channels
+#pragma omp parallel for schedule(static) if (pl.parallel && units.count > 1)
+  for (int64_t u = 0; u < units.count; ++u) {
+    const int64_t c0 = units.begin(u), c1 = units.begin(u + 1);  // this unit's channels
     const int64_t plane = geo.height * geo.width;
-    // This thread's rows of dcol: ((c1 - c0) * KH * KW, pc).
+    // The unit's rows of dcol: ((c1 - c0) * KH * KW, pc).
     float* dcol = pl.pointwise ? nullptr : scratch(pl.col_floats(c1 - c0));
     for (int64_t n = 0; n < pl.images; ++n) {
       const float* dyn = grad_out.data() + n * pl.out_image();  // (C_out, P)
       float* dxn = dx.data() + n * pl.in_image();                // (C_in, H, W)
-      // The pointwise GEMM writes every element of dx; col2im accumulates into this thread's planes.
+      // The pointwise GEMM writes every element of dx; col2im accumulates into this unit's planes.
       if (!pl.pointwise) std::fill(dxn + c0 * plane, dxn + c1 * plane, 0.f);
       for (int64_t b = 0; b < pl.blocks; ++b) {
         const int64_t oh0 = pl.block_start(b), oh1 = pl.block_end(b);
@@ -201,8 +227,9 @@ Tensor conv2d_backward_input(const Tensor& grad_out, const Tensor& weight, const
         const int64_t ld = pl.pointwise ? pl.p : pc;
         for_groups_in(pl, c0, c1, [&](int64_t g, int64_t cs, int64_t ce) {
           // The rows of channels [cs, ce) of dcol_g = the matching columns of W_g, transposed, times dY_g.
-          gemm(true, false, (ce - cs) * pl.kk, pc, pl.m, 1.f, pw + g * pl.m * pl.k + (cs - g * pl.cg) * pl.kk,
-               pl.k, dyn + g * pl.m * pl.p + p0, pl.p, 0.f, target + (cs - c0) * pl.kk * ld, ld);
+          gemm_serial(true, false, (ce - cs) * pl.kk, pc, pl.m, 1.f,
+                      pw + g * pl.m * pl.k + (cs - g * pl.cg) * pl.kk, pl.k, dyn + g * pl.m * pl.p + p0, pl.p,
+                      0.f, target + (cs - c0) * pl.kk * ld, ld);
         });
         if (!pl.pointwise) col2im_add(dcol, geo, oh0, oh1, c0, c1, dxn);
       }
@@ -223,11 +250,13 @@ Tensor conv2d_backward_weight(const Tensor& grad_out, const Tensor& x, const Sha
   }
   // dW^T, one row per col row: (C_in * KH * KW, m); row c * kk + r belongs to group c / cg.
   std::vector<float> dwt(static_cast<size_t>(geo.col_rows() * pl.m));
+  const ChannelUnits units = channel_units(pl);
 
-#pragma omp parallel if (pl.parallel)
-  {
-    const int64_t c0 = share_begin(geo.channels), c1 = share_end(geo.channels);  // this thread's channels
-    // This thread's rows of the column matrix: ((c1 - c0) * KH * KW, pc).
+  // Each unit sums its rows of dW^T over the images and blocks in order.
+#pragma omp parallel for schedule(static) if (pl.parallel && units.count > 1)
+  for (int64_t u = 0; u < units.count; ++u) {
+    const int64_t c0 = units.begin(u), c1 = units.begin(u + 1);  // this unit's channels
+    // The unit's rows of the column matrix: ((c1 - c0) * KH * KW, pc).
     float* col = pl.pointwise ? nullptr : scratch(pl.col_floats(c1 - c0));
     float beta = 0.f;  // the first block overwrites, the rest accumulate
     for (int64_t n = 0; n < pl.images; ++n) {
@@ -245,8 +274,8 @@ Tensor conv2d_backward_weight(const Tensor& grad_out, const Tensor& x, const Sha
           ld = pc;
         }
         for_groups_in(pl, c0, c1, [&](int64_t g, int64_t cs, int64_t ce) {
-          gemm(false, true, (ce - cs) * pl.kk, pl.m, pc, 1.f, cols + (cs - c0) * pl.kk * ld, ld,
-               dyn + g * pl.m * pl.p + p0, pl.p, beta, dwt.data() + cs * pl.kk * pl.m, pl.m);
+          gemm_serial(false, true, (ce - cs) * pl.kk, pl.m, pc, 1.f, cols + (cs - c0) * pl.kk * ld, ld,
+                      dyn + g * pl.m * pl.p + p0, pl.p, beta, dwt.data() + cs * pl.kk * pl.m, pl.m);
         });
         beta = 1.f;
       }

@@ -2,8 +2,6 @@
 // (shifted by the row's first value, so a large common offset does not cancel precision away).
 #include "tensor/layer_norm.h"
 
-#include <omp.h>
-
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -13,6 +11,10 @@ namespace dip::cpu {
 namespace {
 
 constexpr int64_t kParallelMin = 32768;
+// The backward's chunks of rows for grad_gamma and grad_beta: at most kMaxChunks of at least
+// kMinChunkRows rows, a function of the row count alone.
+constexpr int64_t kMaxChunks = 64;
+constexpr int64_t kMinChunkRows = 16;
 
 }  // namespace
 
@@ -65,22 +67,19 @@ LayerNormBackward layer_norm_backward(const Tensor& grad_y, const Tensor& x, con
   const float* prstd = rstd.data();
   float* pgx = out.grad_x.data();
 
-  // grad_gamma and grad_beta sum over rows, which the threads split: each thread accumulates its
-  // own (2, D) partial sums, added afterwards in thread order (deterministic).
+  // grad_gamma and grad_beta sum over rows. The rows are cut into chunks that depend only on the
+  // row count; each chunk (one thread) accumulates its own (2, D) partial sums in row order, added
+  // afterwards in chunk order, so the sums do not depend on the number of threads.
   const bool parallel = x.numel() > kParallelMin;
-  const int max_threads = parallel ? omp_get_max_threads() : 1;
-  std::vector<double> partial(static_cast<size_t>(max_threads) * 2 * dim, 0.0);  // (T, 2, D)
-  int team = 1;
+  const int64_t chunk_rows = std::max(kMinChunkRows, (rows + kMaxChunks - 1) / kMaxChunks);
+  const int64_t chunks = (rows + chunk_rows - 1) / chunk_rows;
+  std::vector<double> partial(static_cast<size_t>(chunks * 2 * dim), 0.0);  // (chunks, 2, D)
 
-#pragma omp parallel num_threads(max_threads)
-  {
-    const int t = omp_get_thread_num();
-#pragma omp single
-    team = omp_get_num_threads();
-    double* acc_gamma = partial.data() + size_t(t) * 2 * dim;
-    double* acc_beta = acc_gamma + dim;
-#pragma omp for schedule(static)
-    for (int64_t r = 0; r < rows; ++r) {
+#pragma omp parallel for schedule(static) if (parallel && chunks > 1)
+  for (int64_t chunk = 0; chunk < chunks; ++chunk) {
+    double* acc_gamma = partial.data() + chunk * 2 * dim;  // (D)
+    double* acc_beta = acc_gamma + dim;                    // (D)
+    for (int64_t r = chunk * chunk_rows; r < std::min(rows, (chunk + 1) * chunk_rows); ++r) {
       const float* g = pgy + r * dim;  // (D)
       const float* p = px + r * dim;
       float* q = pgx + r * dim;
@@ -111,9 +110,9 @@ LayerNormBackward layer_norm_backward(const Tensor& grad_y, const Tensor& x, con
   float* pgb = out.grad_beta.data();
   for (int64_t i = 0; i < dim; ++i) {
     double sg = 0, sb = 0;
-    for (int t = 0; t < team; ++t) {
-      sg += partial[size_t(t) * 2 * dim + i];
-      sb += partial[size_t(t) * 2 * dim + dim + i];
+    for (int64_t chunk = 0; chunk < chunks; ++chunk) {
+      sg += partial[size_t(chunk * 2 * dim + i)];
+      sb += partial[size_t(chunk * 2 * dim + dim + i)];
     }
     pgg[i] = static_cast<float>(sg);
     pgb[i] = static_cast<float>(sb);

@@ -1,4 +1,6 @@
-// CPU kernels of tensor/loss.h: fused one-pass losses, summed in double.
+// CPU kernels of tensor/loss.h: fused one-pass losses, summed in double. Each sum runs in an order
+// fixed by the sizes alone (fixed chunks or rows, one thread each, added in order afterwards), so a
+// loss does not depend on the number of threads.
 #include "tensor/loss.h"
 
 #include <Eigen/Core>
@@ -12,6 +14,8 @@ namespace dip::cpu {
 namespace {
 
 constexpr int64_t kParallelMin = 32768;
+// mse_loss's chunk: a constant, so the chunks, and the order of the sum, depend only on the size.
+constexpr int64_t kChunk = 4096;
 
 // The (1) upstream gradient of a loss, as a host float.
 float loss_grad_value(const char* op, const Tensor& grad_loss) {
@@ -78,12 +82,21 @@ Tensor mse_loss_forward(const Tensor& y, const Tensor& target) {
   const float* py = y.data();
   const float* pt = target.data();
   const int64_t n = y.numel();
-  double s = 0;
-#pragma omp parallel for simd reduction(+ : s) if (n > kParallelMin)
-  for (int64_t i = 0; i < n; ++i) {
-    const float d = py[i] - pt[i];
-    s += double(d) * d;
+  const int64_t chunks = (n + kChunk - 1) / kChunk;
+  std::vector<double> partial(static_cast<size_t>(chunks));  // (chunks)
+#pragma omp parallel for schedule(static) if (n > kParallelMin)
+  for (int64_t c = 0; c < chunks; ++c) {
+    const int64_t end = std::min(n, (c + 1) * kChunk);
+    double acc = 0;
+#pragma omp simd reduction(+ : acc)
+    for (int64_t i = c * kChunk; i < end; ++i) {
+      const float d = py[i] - pt[i];
+      acc += double(d) * d;
+    }
+    partial[c] = acc;
   }
+  double s = 0;
+  for (double v : partial) s += v;
   return Tensor::full({1}, static_cast<float>(s / double(n)), Device::CPU);
 }
 
@@ -104,9 +117,10 @@ Tensor mse_loss_backward(const Tensor& y, const Tensor& target, const Tensor& gr
 Tensor tv_loss_forward(const Tensor& x) {
   const Planes d = check_image("tv_loss", x);
   const float* px = x.data();
-  double s = 0;
-  // Row i contributes its horizontal differences and the vertical ones down to row i + 1.
-#pragma omp parallel for collapse(2) reduction(+ : s) schedule(static) if (x.numel() > kParallelMin)
+  // Row i contributes its horizontal differences and the vertical ones down to row i + 1: one double
+  // per row, added up in row order afterwards.
+  std::vector<double> row_sums(static_cast<size_t>(d.planes * d.h));  // (planes * H)
+#pragma omp parallel for collapse(2) schedule(static) if (x.numel() > kParallelMin)
   for (int64_t p = 0; p < d.planes; ++p)
     for (int64_t i = 0; i < d.h; ++i) {
       const float* row = px + (p * d.h + i) * d.w;  // (W)
@@ -118,8 +132,10 @@ Tensor tv_loss_forward(const Tensor& x) {
 #pragma omp simd reduction(+ : acc)
         for (int64_t j = 0; j < d.w; ++j) acc += std::fabs(below[j] - row[j]);
       }
-      s += acc;
+      row_sums[p * d.h + i] = acc;
     }
+  double s = 0;
+  for (double rs : row_sums) s += rs;
   return Tensor::full({1}, static_cast<float>(s / double(x.numel())), Device::CPU);
 }
 

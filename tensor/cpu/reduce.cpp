@@ -1,5 +1,7 @@
 // CPU kernels of tensor/reduce.h. Sums accumulate in double, so a sum over millions of floats
-// keeps float precision.
+// keeps float precision. Every sum runs in an order fixed by the sizes alone, so the result does not
+// depend on the number of threads: sum_all adds fixed chunks (one thread each) in chunk order;
+// sum_dim gives each output value to one thread.
 #include "tensor/reduce.h"
 
 #include <algorithm>
@@ -12,14 +14,25 @@ constexpr int64_t kParallelMin = 32768;
 // Columns handled together when reducing a non-innermost dimension: a double accumulator row of
 // this length stays in L1 while the rows of x stream past.
 constexpr int64_t kColumnBlock = 512;
+// sum_all's chunk: a constant, so the chunks, and the order of the sum, depend only on the size.
+constexpr int64_t kChunk = 4096;
 }  // namespace
 
 Tensor sum_all(const Tensor& x) {
   const float* px = x.data();
   const int64_t n = x.numel();
+  const int64_t chunks = std::max<int64_t>((n + kChunk - 1) / kChunk, 1);
+  std::vector<double> partial(static_cast<size_t>(chunks));  // (chunks)
+#pragma omp parallel for schedule(static) if (n > kParallelMin)
+  for (int64_t c = 0; c < chunks; ++c) {
+    const int64_t end = std::min(n, (c + 1) * kChunk);
+    double acc = 0;
+#pragma omp simd reduction(+ : acc)
+    for (int64_t i = c * kChunk; i < end; ++i) acc += px[i];
+    partial[c] = acc;
+  }
   double s = 0;
-#pragma omp parallel for simd reduction(+ : s) if (n > kParallelMin)
-  for (int64_t i = 0; i < n; ++i) s += px[i];
+  for (double v : partial) s += v;
   return Tensor::full({1}, static_cast<float>(s), Device::CPU);
 }
 
