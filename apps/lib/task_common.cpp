@@ -20,8 +20,12 @@ std::string gib_text(double bytes) {
   return buf;
 }
 
-Image prepare_image(const Image& img, const TaskContext& ctx, const std::string& what) {
-  Image out = img;
+namespace {
+
+// prepare_image for both overloads: `owned` is img itself when the caller gave it up (moved from
+// instead of copied when nothing changes), else null. Resizing reads img directly: no full-size
+// float copy is made on the way.
+Image prepare(const Image& img, Image* owned, const TaskContext& ctx, const std::string& what) {
   const bool resize = ctx.size > 0 && std::max(img.height, img.width) != ctx.size &&
                       !(ctx.size_shrinks_only && std::max(img.height, img.width) < ctx.size);
   // Check the size before resizing: enlarging to something that cannot train is wasted work.
@@ -32,20 +36,35 @@ Image prepare_image(const Image& img, const TaskContext& ctx, const std::string&
                  static_cast<long>(w), "x", static_cast<long>(h), " needs about ", gib_text(need),
                  " to train but ", ctx.memory_owner, " has ", gib_text(ctx.memory_bytes),
                  "; use --size to shrink it");
+  Image resized;
   if (resize) {
-    out = resize_longer_side(img, ctx.size);
-    if (ctx.note) ctx.note(what + ": resized from " + size_text(img) + " to " + size_text(out) + " (--size " +
+    resized = resize_longer_side(img, ctx.size);
+    if (ctx.note) ctx.note(what + ": resized from " + size_text(img) + " to " + size_text(resized) + " (--size " +
                            std::to_string(ctx.size) + ")");
   }
+  const Image& out = resize ? resized : img;
   DIP_USER_CHECK(std::min(out.height, out.width) >= ctx.min_side, what, " is ", size_text(out),
                  " px; the network needs at least ", ctx.min_side, " px on each side",
                  resize ? " (raise --size)" : "");
-  Image cropped = crop_to_multiple(out, ctx.multiple);
-  if (cropped.height != out.height || cropped.width != out.width) {
-    if (ctx.note) ctx.note(what + ": centre-cropped from " + size_text(out) + " to " + size_text(cropped) +
-                           " (sides must be multiples of " + std::to_string(ctx.multiple) + ")");
+  if (out.height % ctx.multiple == 0 && out.width % ctx.multiple == 0) {
+    if (resize) return resized;
+    if (owned) return std::move(*owned);
+    return img;
   }
+  Image cropped = crop_to_multiple(out, ctx.multiple);
+  if (ctx.note) ctx.note(what + ": centre-cropped from " + size_text(out) + " to " + size_text(cropped) +
+                         " (sides must be multiples of " + std::to_string(ctx.multiple) + ")");
   return cropped;
+}
+
+}  // namespace
+
+Image prepare_image(const Image& img, const TaskContext& ctx, const std::string& what) {
+  return prepare(img, nullptr, ctx, what);
+}
+
+Image prepare_image(Image&& img, const TaskContext& ctx, const std::string& what) {
+  return prepare(img, &img, ctx, what);
 }
 
 Image load_rgb_option(const Args& args, const std::string& option) {

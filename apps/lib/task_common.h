@@ -10,7 +10,10 @@ namespace dip::apps {
 
 // Applies --size (longer side), checks the result is large enough for the network and centre-
 // crops to ctx.multiple, telling the user what changed. `what` names the image in messages.
+// A full-size image is never copied only to be resized; pass a temporary (or std::move) and an image
+// that needs no change is moved through instead of copied.
 Image prepare_image(const Image& img, const TaskContext& ctx, const std::string& what);
+Image prepare_image(Image&& img, const TaskContext& ctx, const std::string& what);
 
 // Loads the RGB file named by option --`option` (a UserError if the option is missing).
 Image load_rgb_option(const Args& args, const std::string& option);
