@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "apps/lib/atomic_file.h"
 #include "apps/lib/user_error.h"
 
 // Debian's libstb ships the implementations (CMake links it); elsewhere stb_impl.cpp compiles them
@@ -543,10 +544,14 @@ Image decode_image(const std::vector<unsigned char>& bytes, int channels, const 
 }
 
 void save_png(const std::string& path, const Image& img) {
-  std::vector<unsigned char> data = to_interleaved(img);
-  if (!stbi_write_png(path.c_str(), img.width, img.height, img.channels, data.data(),
-                      img.width * img.channels))
-    throw std::runtime_error("could not write '" + path + "'");
+  // Encoded in memory, then written by write_file_atomic, which checks every write, the close
+  // and the flush (stb's own file writer ignores fwrite and fclose failures: a full disk left
+  // 0-byte PNGs behind a success).
+  std::vector<unsigned char> data = to_interleaved(img), png;
+  if (!stbi_write_png_to_func(append_bytes, &png, img.width, img.height, img.channels, data.data(),
+                              img.width * img.channels))
+    throw std::runtime_error("could not encode '" + path + "' as PNG");
+  write_file_atomic(path, png.data(), png.size());
 }
 
 std::vector<unsigned char> encode_jpeg(const Image& img, int quality) {
