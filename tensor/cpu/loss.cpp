@@ -9,13 +9,13 @@
 #include <utility>
 #include <vector>
 
+#include "tensor/cpu/chunked_sum.h"
+
 namespace dip::cpu {
 
 namespace {
 
 constexpr int64_t kParallelMin = 32768;
-// mse_loss's chunk: a constant, so the chunks, and the order of the sum, depend only on the size.
-constexpr int64_t kChunk = 4096;
 
 // The (1) upstream gradient of a loss, as a host float.
 float loss_grad_value(const char* op, const Tensor& grad_loss) {
@@ -82,21 +82,10 @@ Tensor mse_loss_forward(const Tensor& y, const Tensor& target) {
   const float* py = y.data();
   const float* pt = target.data();
   const int64_t n = y.numel();
-  const int64_t chunks = (n + kChunk - 1) / kChunk;
-  std::vector<double> partial(static_cast<size_t>(chunks));  // (chunks)
-#pragma omp parallel for schedule(static) if (n > kParallelMin)
-  for (int64_t c = 0; c < chunks; ++c) {
-    const int64_t end = std::min(n, (c + 1) * kChunk);
-    double acc = 0;
-#pragma omp simd reduction(+ : acc)
-    for (int64_t i = c * kChunk; i < end; ++i) {
-      const float d = py[i] - pt[i];
-      acc += double(d) * d;
-    }
-    partial[c] = acc;
-  }
-  double s = 0;
-  for (double v : partial) s += v;
+  const double s = chunked_sum(n, n > kParallelMin, [py, pt](int64_t i) {
+    const float d = py[i] - pt[i];
+    return double(d) * d;
+  });
   return Tensor::full({1}, static_cast<float>(s / double(n)), Device::CPU);
 }
 

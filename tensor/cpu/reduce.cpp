@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <vector>
 
+#include "tensor/cpu/chunked_sum.h"
+
 namespace dip::cpu {
 
 namespace {
@@ -14,25 +16,12 @@ constexpr int64_t kParallelMin = 32768;
 // Columns handled together when reducing a non-innermost dimension: a double accumulator row of
 // this length stays in L1 while the rows of x stream past.
 constexpr int64_t kColumnBlock = 512;
-// sum_all's chunk: a constant, so the chunks, and the order of the sum, depend only on the size.
-constexpr int64_t kChunk = 4096;
 }  // namespace
 
 Tensor sum_all(const Tensor& x) {
   const float* px = x.data();
   const int64_t n = x.numel();
-  const int64_t chunks = std::max<int64_t>((n + kChunk - 1) / kChunk, 1);
-  std::vector<double> partial(static_cast<size_t>(chunks));  // (chunks)
-#pragma omp parallel for schedule(static) if (n > kParallelMin)
-  for (int64_t c = 0; c < chunks; ++c) {
-    const int64_t end = std::min(n, (c + 1) * kChunk);
-    double acc = 0;
-#pragma omp simd reduction(+ : acc)
-    for (int64_t i = c * kChunk; i < end; ++i) acc += px[i];
-    partial[c] = acc;
-  }
-  double s = 0;
-  for (double v : partial) s += v;
+  const double s = chunked_sum(n, n > kParallelMin, [px](int64_t i) { return double(px[i]); });
   return Tensor::full({1}, static_cast<float>(s), Device::CPU);
 }
 
