@@ -250,6 +250,12 @@ TEST_CASE("image_io: PNG headers claiming huge sizes say 'too large', before dec
   ImageLimits little;
   little.memory_bytes = 100000;
   check_refused([&] { load_image(ok, 3, little); }, "decoding it needs about");
+  // Only JPEG planes are padded to whole MCUs: a 100000 x 1 PNG needs about 100000 x 48 bytes.
+  ImageLimits line;
+  line.memory_bytes = 6e6;
+  write_bytes(dir / "line.png", Bytes("\x89PNG\r\n\x1a\n", 8) + png_ihdr(100000, 1, 8, 2) +
+                                    png_chunk("IDAT", zlib_stored(Bytes(64, '\0'))) + png_chunk("IEND", ""));
+  check_refused([&] { load_image(dir / "line.png", 3, line); }, "could not be decoded");
   CHECK(load_image(ok, 3).width == 64);
 }
 

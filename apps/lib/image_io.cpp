@@ -369,9 +369,10 @@ void check_size(const Header& h, int channels, size_t file_bytes, const ImageLim
                  pixels_text(static_cast<double>(limits.max_pixels)));
   DIP_USER_CHECK(h.width <= kMaxSide && h.height <= kMaxSide, what, " is ", dims,
                  ", too large to load: dip reads images of at most ", kMaxSide, " px a side");
-  // JPEG planes are padded to whole 32-pixel MCUs; the file is held twice while a PNG's stream is
-  // checked (check_png_stream).
-  const double padded = (static_cast<double>(h.width) + 32) * (h.height + 32);
+  // JPEG planes are padded to whole MCUs (up to 32 px); the file is held twice while a PNG's stream
+  // is checked (check_png_stream).
+  const double pad = h.format == Format::Jpeg ? 32 : 0;
+  const double padded = (static_cast<double>(h.width) + pad) * (h.height + pad);
   const double need = padded * (kDecodeBytesPerPixel + 2.0 * sizeof(float) * channels) + 2.0 * file_bytes;
   const double have = limits.memory_bytes > 0 ? limits.memory_bytes : 0.5 * machine_memory_bytes();
   DIP_USER_CHECK(have <= 0 || need <= have, what, " is ", dims, ", too large to load: decoding it needs about ",
