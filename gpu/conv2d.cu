@@ -26,39 +26,26 @@ constexpr int kThreads = 256;
 // Floats in one column buffer (256 MiB), unless a single image needs more.
 constexpr int64_t kColumnBudget = int64_t(1) << 26;
 
-// Everything the three kernels need to know about one convolution.
-struct ConvPlan {
-  int64_t n, c_in, h, w, c_out, groups;
-  int64_t out_h, out_w;
-  int64_t hw, p;          // input and output pixels per plane
-  int64_t k_total, k_g;   // column rows: C_in * KH * KW, and per group
-  int64_t c_out_g;        // output channels per group
-  bool pointwise;         // 1x1, stride 1, no padding: x is its own column matrix
-  int64_t images;         // images per column buffer
+// The shared sizes, plus how this backend cuts the work: `images` images per column buffer.
+struct ConvPlan : ConvSizes {
+  int64_t k_total;  // column rows of all groups: C_in * KH * KW
+  int64_t images;   // images per column buffer
   gpu::ConvGeometry geometry;
 };
 
 ConvPlan make_plan(const Shape& x, const Shape& weight, const Conv2dOptions& opt) {
-  const Shape out = conv2d_output_shape(x, weight, opt);  // checks the arguments
   ConvPlan p;
-  p.n = x[0], p.c_in = x[1], p.h = x[2], p.w = x[3];
-  p.c_out = weight[0], p.groups = opt.groups;
-  p.out_h = out[2], p.out_w = out[3];
-  p.hw = p.h * p.w, p.p = p.out_h * p.out_w;
-  const int64_t kh = weight[2], kw = weight[3];
-  DIP_CHECK(p.hw <= INT_MAX && p.p <= INT_MAX && kh * kw * p.p <= INT_MAX && p.c_in <= INT_MAX,
-            "conv2d (cuda): input ", x.str(), " with kernel ", kh, "x", kw,
+  static_cast<ConvSizes&>(p) = conv2d_sizes(x, weight, opt);
+  DIP_CHECK(p.hw <= INT_MAX && p.p <= INT_MAX && p.kk * p.p <= INT_MAX && p.c_in <= INT_MAX,
+            "conv2d (cuda): input ", x.str(), " with kernel ", p.kh, "x", p.kw,
             " is too large for 32-bit plane indexing; split the image");
-  p.k_total = p.c_in * kh * kw;
-  p.k_g = p.k_total / p.groups;
-  p.c_out_g = p.c_out / p.groups;
-  p.pointwise = kh == 1 && kw == 1 && opt.stride == 1 && opt.padding == 0;
+  p.k_total = p.c_in * p.kk;
   const int64_t per_image = p.k_total * p.p;
   p.images = p.pointwise || per_image == 0 ? std::max<int64_t>(p.n, 1)
                                            : std::clamp<int64_t>(kColumnBudget / per_image, 1,
                                                                  std::max<int64_t>(p.n, 1));
   p.geometry = gpu::ConvGeometry{static_cast<int>(p.c_in), static_cast<int>(p.h), static_cast<int>(p.w),
-                                 static_cast<int>(kh),     static_cast<int>(kw),  opt.stride,
+                                 static_cast<int>(p.kh),   static_cast<int>(p.kw), opt.stride,
                                  opt.padding,              static_cast<int>(p.out_h),
                                  static_cast<int>(p.out_w), opt.padding_mode};
   return p;
@@ -72,12 +59,6 @@ Tensor column_buffer(const ConvPlan& p) {
 
 void fill_zero(const Tensor& t) {
   DIP_CUDA_CHECK(cudaMemsetAsync(t.data(), 0, t.numel() * sizeof(float), gpu::stream()));
-}
-
-void check_grad_out(const char* op, const Tensor& grad_out, const ConvPlan& p) {
-  const Shape expected{p.n, p.c_out, p.out_h, p.out_w};
-  DIP_CHECK(grad_out.shape() == expected, op, ": gradient ", describe(grad_out),
-            " does not match the convolution's output shape ", expected.str());
 }
 
 // out[n, c, :] += bias[c].   out: (N, C, P). Grid: x over the (n, c) planes, y over pieces of a plane.
@@ -106,9 +87,6 @@ struct WriteSum {
 Tensor conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor& bias,
                       const Conv2dOptions& opt) {
   const ConvPlan p = make_plan(x.shape(), weight.shape(), opt);
-  if (bias.defined())
-    DIP_CHECK(bias.rank() == 1 && bias.size(0) == p.c_out, "conv2d: bias ", describe(bias),
-              " must be (", p.c_out, "), one value per output channel");
   Tensor out = Tensor::empty({p.n, p.c_out, p.out_h, p.out_w}, Device::CUDA);  // (N, C_out, H_out, W_out)
   if (out.numel() == 0) return out;
 
@@ -145,7 +123,6 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor& bias,
 Tensor conv2d_backward_input(const Tensor& grad_out, const Tensor& weight, const Shape& x_shape,
                              const Conv2dOptions& opt) {
   const ConvPlan p = make_plan(x_shape, weight.shape(), opt);
-  check_grad_out("conv2d_backward_input", grad_out, p);
   Tensor grad_x = Tensor::empty(x_shape, Device::CUDA);  // (N, C_in, H, W)
   if (grad_x.numel() == 0) return grad_x;
   if (grad_out.numel() == 0) {  // no output reads the input
@@ -173,7 +150,6 @@ Tensor conv2d_backward_input(const Tensor& grad_out, const Tensor& weight, const
 Tensor conv2d_backward_weight(const Tensor& grad_out, const Tensor& x, const Shape& weight_shape,
                               const Conv2dOptions& opt) {
   const ConvPlan p = make_plan(x.shape(), weight_shape, opt);
-  check_grad_out("conv2d_backward_weight", grad_out, p);
   Tensor grad_w = Tensor::empty(weight_shape, Device::CUDA);  // (C_out, C_in / groups, KH, KW)
   if (grad_w.numel() == 0) return grad_w;
   if (grad_out.numel() == 0) {  // an empty sum over images and pixels
@@ -203,8 +179,6 @@ Tensor conv2d_backward_weight(const Tensor& grad_out, const Tensor& x, const Sha
 }
 
 Tensor conv2d_backward_bias(const Tensor& grad_out) {
-  DIP_CHECK(grad_out.rank() == 4, "conv2d_backward_bias: gradient must be (N, C_out, H_out, W_out), got ",
-            describe(grad_out));
   const int64_t n = grad_out.size(0), c = grad_out.size(1), pixels = grad_out.size(2) * grad_out.size(3);
   Tensor grad_b = Tensor::empty({c}, Device::CUDA);  // (C_out)
   gpu::channel_sums(n, c, pixels, PlainValue{grad_out.data()}, WriteSum{grad_b.data()});

@@ -10,28 +10,6 @@ namespace dip::gpu {
 
 namespace {
 
-// An image viewed as planes of (H, W): every leading dimension is a plane index.
-struct Planes {
-  int64_t planes, h, w;
-};
-
-Planes check_image(const char* op, const Tensor& x) {
-  DIP_CHECK(x.rank() >= 2, op, ": needs an image (N, C, H, W) or (H, W), got ", describe(x));
-  DIP_CHECK(x.numel() > 0, op, ": empty input ", describe(x));
-  const int64_t h = x.size(-2), w = x.size(-1);
-  return {x.numel() / (h * w), h, w};
-}
-
-void check_grad_loss(const char* op, const Tensor& grad_loss) {
-  DIP_CHECK(grad_loss.numel() == 1 && grad_loss.is_cuda(), op,
-            ": the loss gradient must be one element on the GPU, got ", describe(grad_loss));
-}
-
-void check_eps(const char* op, float eps) {
-  DIP_CHECK(eps > 0.f && std::isfinite(eps), op, ": eps must be a finite number > 0 (it keeps sqrt(dx^2 + dy^2 + eps) ",
-            "differentiable where the image is flat), got ", eps);
-}
-
 __device__ __forceinline__ float sign(float v) { return float(v > 0.f) - float(v < 0.f); }  // sign(0) = 0
 
 struct SquaredDiff {
@@ -139,8 +117,6 @@ __global__ void isotropic_tv_backward_kernel(const float* __restrict__ x, const 
 namespace dip::gpu {
 
 Tensor mse_loss_forward(const Tensor& y, const Tensor& target) {
-  DIP_CHECK(y.shape() == target.shape(), "mse_loss: output ", describe(y), " vs target ", describe(target));
-  DIP_CHECK(y.numel() > 0, "mse_loss: empty input");
   Tensor loss = Tensor::empty({1}, Device::CUDA);
   const int64_t n = y.numel();
   gpu::sum_all_into(gpu::SquaredDiff{y.data(), target.data()}, n, 1.0 / double(n), loss.data());
@@ -148,9 +124,6 @@ Tensor mse_loss_forward(const Tensor& y, const Tensor& target) {
 }
 
 Tensor mse_loss_backward(const Tensor& y, const Tensor& target, const Tensor& grad_loss) {
-  DIP_CHECK(y.shape() == target.shape(), "mse_loss_backward: output ", describe(y), " vs target ",
-            describe(target));
-  gpu::check_grad_loss("mse_loss_backward", grad_loss);
   Tensor gy = Tensor::empty(y.shape(), Device::CUDA);
   const int64_t n = y.numel();
   if (n == 0) return gy;
@@ -161,7 +134,7 @@ Tensor mse_loss_backward(const Tensor& y, const Tensor& target, const Tensor& gr
 }
 
 Tensor tv_loss_forward(const Tensor& x) {
-  const gpu::Planes d = gpu::check_image("tv_loss", x);
+  const ImagePlanes d = image_planes(x);
   Tensor loss = Tensor::empty({1}, Device::CUDA);
   const int64_t n = x.numel();
   gpu::sum_all_into(gpu::TvTerm{x.data(), d.h, d.w}, n, 1.0 / double(n), loss.data());
@@ -169,8 +142,7 @@ Tensor tv_loss_forward(const Tensor& x) {
 }
 
 Tensor tv_loss_backward(const Tensor& x, const Tensor& grad_loss) {
-  const gpu::Planes d = gpu::check_image("tv_loss_backward", x);
-  gpu::check_grad_loss("tv_loss_backward", grad_loss);
+  const ImagePlanes d = image_planes(x);
   Tensor gx = Tensor::empty(x.shape(), Device::CUDA);
   const int64_t n = x.numel();
   gpu::tv_backward_kernel<<<gpu::blocks_for(n), 256, 0, gpu::stream()>>>(
@@ -180,8 +152,7 @@ Tensor tv_loss_backward(const Tensor& x, const Tensor& grad_loss) {
 }
 
 Tensor isotropic_tv_loss_forward(const Tensor& x, float eps) {
-  const gpu::Planes d = gpu::check_image("isotropic_tv_loss", x);
-  gpu::check_eps("isotropic_tv_loss", eps);
+  const ImagePlanes d = image_planes(x);
   Tensor loss = Tensor::empty({1}, Device::CUDA);
   const int64_t n = x.numel();
   gpu::sum_all_into(gpu::IsoTvTerm{x.data(), d.h, d.w, eps}, n, 1.0 / double(n), loss.data());
@@ -189,9 +160,7 @@ Tensor isotropic_tv_loss_forward(const Tensor& x, float eps) {
 }
 
 Tensor isotropic_tv_loss_backward(const Tensor& x, float eps, const Tensor& grad_loss) {
-  const gpu::Planes d = gpu::check_image("isotropic_tv_loss_backward", x);
-  gpu::check_eps("isotropic_tv_loss_backward", eps);
-  gpu::check_grad_loss("isotropic_tv_loss_backward", grad_loss);
+  const ImagePlanes d = image_planes(x);
   Tensor gx = Tensor::empty(x.shape(), Device::CUDA);
   const int64_t n = x.numel();
   gpu::isotropic_tv_backward_kernel<<<gpu::blocks_for(n), 256, 0, gpu::stream()>>>(

@@ -1,5 +1,10 @@
 // Data movement: concatenation, narrowing (slices and crops) and permutation of dimensions.
 // (reshape is a view: Tensor::reshape, no kernel.)
+//
+// concat, narrow and narrow_backward are all "copy `rows` runs of `len` floats between two strided
+// layouts": a tensor viewed as (outer, size(dim) * inner) has one run per outer index. So the ops,
+// their checks and their run arithmetic live once, in tensor/layout.cpp, and a backend supplies
+// three primitives: copy_runs, zero_runs and a 4-D gather for permute.
 #pragma once
 #include <array>
 #include <vector>
@@ -9,8 +14,6 @@
 
 namespace dip {
 
-// The kernels, the same in each backend: the CPU ones (tensor/cpu/layout.cpp) ...
-namespace cpu {
 // Joins tensors along `dim`; all other dimensions must match.
 Tensor concat(const std::vector<Tensor>& xs, int dim);
 // x[..., start:start+length, ...] along `dim` (a copy).
@@ -19,42 +22,33 @@ Tensor narrow(const Tensor& x, int dim, int64_t start, int64_t length);
 Tensor narrow_backward(const Tensor& grad, const Shape& full_shape, int dim, int64_t start);
 // out.shape[i] = x.shape[perm[i]]; perm lists the first x.rank() entries.
 Tensor permute(const Tensor& x, const std::array<int, 4>& perm);
-}  // namespace cpu
-// ... and the CUDA ones (gpu/layout.cu, namespace dip::gpu like the folder), with the same contracts.
-namespace gpu {
-Tensor concat(const std::vector<Tensor>& xs, int dim);
-Tensor narrow(const Tensor& x, int dim, int64_t start, int64_t length);
-Tensor narrow_backward(const Tensor& grad, const Shape& full_shape, int dim, int64_t start);
-Tensor permute(const Tensor& x, const std::array<int, 4>& perm);
-}  // namespace gpu
-
-inline Tensor concat(const std::vector<Tensor>& xs, int dim) {
-  DIP_CHECK(!xs.empty(), "concat: no tensors");
-  for (const Tensor& x : xs) check_same_device("concat", {&xs[0], &x});
-  return DIP_DISPATCH(xs[0].device(), concat, xs, dim);
-}
-inline Tensor narrow(const Tensor& x, int dim, int64_t start, int64_t length) {
-  return DIP_DISPATCH(x.device(), narrow, x, dim, start, length);
-}
-inline Tensor narrow_backward(const Tensor& grad, const Shape& full_shape, int dim, int64_t start) {
-  return DIP_DISPATCH(grad.device(), narrow_backward, grad, full_shape, dim, start);
-}
-inline Tensor permute(const Tensor& x, const std::array<int, 4>& perm) {
-  return DIP_DISPATCH(x.device(), permute, x, perm);
-}
 // Swaps two dimensions.
 Tensor transpose(const Tensor& x, int dim0, int dim1);
 
-// ---- shape rules shared by the CPU and CUDA kernels (tensor/layout.cpp) ----
-// A tensor viewed as (outer, size(dim) * inner) makes concat and narrow strided copies of runs.
-int layout_dim(const char* op, int dim, int rank);  // checked, negative counts from the end
-int64_t outer_size(const Shape& s, int dim);        // product of the dimensions before dim
-int64_t inner_size(const Shape& s, int dim);        // product of the dimensions after dim
-// The output shape of concat along (normalised) dim d; checks that only dim d differs.
-Shape concat_shape(const std::vector<Tensor>& xs, int d);
-// The output shape of narrow along (normalised) dim d; checks the range.
-Shape narrow_shape(const Shape& x, int d, int64_t start, int64_t length);
-// Checks that a gradient of shape `grad` fits in `full` at `start` along (normalised) dim d.
-void check_narrow_backward(const Shape& grad, const Shape& full, int d, int64_t start);
+// A permute seen as 4-D (leading dimensions of size 1): output dimension k has size od[k] and walks
+// x with stride sx[k]; the output is contiguous.
+// (Plain arrays: the plan is passed by value to a CUDA kernel.)
+struct PermutePlan {
+  int64_t od[4];
+  int64_t sx[4];
+};
+
+// The primitives, the same in each backend: the CPU ones (tensor/cpu/layout.cpp) ...
+namespace cpu {
+// dst[r * dst_stride + i] = src[r * src_stride + i] for r < rows, i < len (strides in floats).
+void copy_runs(const float* src, int64_t src_stride, float* dst, int64_t dst_stride, int64_t rows,
+               int64_t len);
+// dst[r * stride + i] = 0 for r < rows, i < len.
+void zero_runs(float* dst, int64_t stride, int64_t rows, int64_t len);
+// y[i0, i1, i2, i3] = x[i0 * sx[0] + i1 * sx[1] + i2 * sx[2] + i3 * sx[3]] over the dims plan.od.
+void permute_gather(const float* x, float* y, const PermutePlan& plan);
+}  // namespace cpu
+// ... and the CUDA ones (gpu/layout.cu, namespace dip::gpu like the folder), with the same contracts.
+namespace gpu {
+void copy_runs(const float* src, int64_t src_stride, float* dst, int64_t dst_stride, int64_t rows,
+               int64_t len);
+void zero_runs(float* dst, int64_t stride, int64_t rows, int64_t len);
+void permute_gather(const float* x, float* y, const PermutePlan& plan);
+}  // namespace gpu
 
 }  // namespace dip

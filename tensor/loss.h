@@ -10,7 +10,8 @@
 //     weight means the same on any image size. eps > 0 makes it differentiable where dx = dy = 0;
 //     a constant image scores sqrt(eps).
 // Both TVs take any rank >= 2 (the last two dimensions are (H, W)).
-// Backward kernels take grad_loss, the (1) gradient of the loss, so they work on either device.
+// Backward kernels take grad_loss, the (1) gradient of the loss on the input's device, so nothing
+// waits for the host on the GPU.
 #pragma once
 #include "tensor/dispatch.h"
 #include "tensor/tensor.h"
@@ -24,7 +25,7 @@ Tensor mse_loss_forward(const Tensor& y, const Tensor& target);
 Tensor mse_loss_backward(const Tensor& y, const Tensor& target, const Tensor& grad_loss);
 Tensor tv_loss_forward(const Tensor& x);
 Tensor tv_loss_backward(const Tensor& x, const Tensor& grad_loss);
-/* eps > 0 (checked). With r = sqrt(dx^2 + dy^2 + eps), a gather (no atomics):
+/* eps > 0. With r = sqrt(dx^2 + dy^2 + eps), a gather (no atomics):
    dL/dx[i, j] = grad_loss / numel * (-(dx + dy) / r at [i, j]
                  + dx / r at [i, j-1] (j > 0) + dy / r at [i-1, j] (i > 0)) */
 Tensor isotropic_tv_loss_forward(const Tensor& x, float eps);
@@ -36,31 +37,28 @@ Tensor mse_loss_forward(const Tensor& y, const Tensor& target);
 Tensor mse_loss_backward(const Tensor& y, const Tensor& target, const Tensor& grad_loss);
 Tensor tv_loss_forward(const Tensor& x);
 Tensor tv_loss_backward(const Tensor& x, const Tensor& grad_loss);
-/* eps > 0 (checked). With r = sqrt(dx^2 + dy^2 + eps), a gather (no atomics):
+/* eps > 0. With r = sqrt(dx^2 + dy^2 + eps), a gather (no atomics):
    dL/dx[i, j] = grad_loss / numel * (-(dx + dy) / r at [i, j]
                  + dx / r at [i, j-1] (j > 0) + dy / r at [i-1, j] (i > 0)) */
 Tensor isotropic_tv_loss_forward(const Tensor& x, float eps);
 Tensor isotropic_tv_loss_backward(const Tensor& x, float eps, const Tensor& grad_loss);
 }  // namespace gpu
 
-inline Tensor mse_loss_forward(const Tensor& y, const Tensor& target) {
-  check_same_device("mse_loss", {&y, &target});
-  DIP_CHECK(y.shape() == target.shape(), "mse_loss: output ", y.shape().str(), " vs target ",
-            target.shape().str());
-  return DIP_DISPATCH(y.device(), mse_loss_forward, y, target);
-}
-inline Tensor mse_loss_backward(const Tensor& y, const Tensor& target, const Tensor& grad_loss) {
-  return DIP_DISPATCH(y.device(), mse_loss_backward, y, target, grad_loss);
-}
-inline Tensor tv_loss_forward(const Tensor& x) { return DIP_DISPATCH(x.device(), tv_loss_forward, x); }
-inline Tensor tv_loss_backward(const Tensor& x, const Tensor& grad_loss) {
-  return DIP_DISPATCH(x.device(), tv_loss_backward, x, grad_loss);
-}
-inline Tensor isotropic_tv_loss_forward(const Tensor& x, float eps) {
-  return DIP_DISPATCH(x.device(), isotropic_tv_loss_forward, x, eps);
-}
-inline Tensor isotropic_tv_loss_backward(const Tensor& x, float eps, const Tensor& grad_loss) {
-  return DIP_DISPATCH(x.device(), isotropic_tv_loss_backward, x, eps, grad_loss);
+// The ops: they check their arguments (tensor/loss.cpp), then call a kernel; the kernels trust them.
+Tensor mse_loss_forward(const Tensor& y, const Tensor& target);
+Tensor mse_loss_backward(const Tensor& y, const Tensor& target, const Tensor& grad_loss);
+Tensor tv_loss_forward(const Tensor& x);
+Tensor tv_loss_backward(const Tensor& x, const Tensor& grad_loss);
+Tensor isotropic_tv_loss_forward(const Tensor& x, float eps);
+Tensor isotropic_tv_loss_backward(const Tensor& x, float eps, const Tensor& grad_loss);
+
+// An image viewed as planes of (H, W): every leading dimension is a plane index.
+struct ImagePlanes {
+  int64_t planes, h, w;
+};
+inline ImagePlanes image_planes(const Tensor& x) {
+  const int64_t h = x.size(-2), w = x.size(-1);
+  return {x.numel() / (h * w), h, w};
 }
 
 }  // namespace dip

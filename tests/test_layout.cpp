@@ -131,9 +131,11 @@ TEST_CASE("layout: narrow, narrow_backward and crop_center values") {
 }
 
 TEST_CASE("layout: permute and transpose against index math") {
-  // Every permutation of a 4-D tensor; the larger shape runs the threaded and tiled paths with
-  // partial tiles.
-  for (Shape s : {Shape{2, 3, 4, 5}, Shape{3, 37, 2, 45}}) {
+  // Every permutation of a 4-D tensor; the larger shapes run the threaded and tiled paths with
+  // partial tiles; dimensions of size 1 give several dimensions the same stride (the kernels pick
+  // their path from the strides).
+  for (Shape s : {Shape{2, 3, 4, 5}, Shape{3, 37, 2, 45}, Shape{40, 33, 30, 1}, Shape{1, 70, 1, 600},
+                  Shape{2, 1, 1, 3}}) {
     Tensor x = random_tensor(s, 9);
     std::array<int, 4> perm{0, 1, 2, 3};
     do {

@@ -1,7 +1,8 @@
 // CPU kernels of tensor/conv2d.h: im2col (padding folded into the gather) + GEMM.
 //
-// Per image and group g (m = C_out / groups output channels, k = (C_in / groups) * KH * KW,
-// P = H_out * W_out), over blocks of output rows so the column matrix stays cache-sized:
+// Per image and group g (the names of ConvSizes in tensor/conv2d.h: m = c_out_g output channels,
+// k = k_g = (C_in / groups) * KH * KW, P = H_out * W_out), over blocks of output rows so the column
+// matrix stays cache-sized:
 //   forward          out_g (m, P)   = W_g (m, k) * col_g (k, P)
 //   backward_input   dcol_g (k, P)  = W_g^T * dY_g (m, P), then col2im scatter-adds dcol into dx
 //   backward_weight  dW_g^T (k, m) += col_g * dY_g^T
@@ -72,54 +73,37 @@ float* scratch(size_t count) {
   return buffer.get();
 }
 
-// Sizes shared by the three kernels.
-struct ConvPlan {
+// The shared sizes, plus how this backend cuts the work: blocks of output rows per image.
+struct ConvPlan : ConvSizes {
   ConvGeometry geo;
-  int64_t images;  // N
-  int64_t groups;
-  int64_t m;       // output channels per group
-  int64_t cg;      // input channels per group
-  int64_t kk;      // KH * KW
-  int64_t k;       // cg * kk: GEMM depth per group
-  int64_t p;       // H_out * W_out
-  bool pointwise;  // 1x1, stride 1, no padding: no im2col
   int64_t rows;    // output rows per block
   int64_t blocks;  // blocks per image
   bool parallel;   // worth a parallel region
 
-  int64_t in_image() const { return geo.channels * geo.height * geo.width; }
-  int64_t out_image() const { return groups * m * p; }
+  int64_t in_image() const { return c_in * hw; }
+  int64_t out_image() const { return c_out * p; }
   // Floats of the column-matrix rows of `channels` input channels for one block.
-  size_t col_floats(int64_t channels) const {
-    return static_cast<size_t>(channels * kk * rows * geo.out_w);
-  }
+  size_t col_floats(int64_t channels) const { return static_cast<size_t>(channels * kk * rows * out_w); }
   int64_t block_start(int64_t b) const { return b * rows; }
-  int64_t block_end(int64_t b) const { return std::min((b + 1) * rows, geo.out_h); }
+  int64_t block_end(int64_t b) const { return std::min((b + 1) * rows, out_h); }
 };
 
 // `min_items`: the forward splits (image, block) pairs among threads and wants at least that many.
 ConvPlan make_plan(const Shape& x, const Shape& w, const Conv2dOptions& opt, int64_t min_items) {
   ConvPlan pl;
+  static_cast<ConvSizes&>(pl) = conv2d_sizes(x, w, opt);
   pl.geo = make_conv_geometry(x, w[2], w[3], opt);
   const ConvGeometry& g = pl.geo;
-  pl.images = x[0];
-  pl.groups = opt.groups;
-  pl.m = w[0] / opt.groups;
-  pl.cg = w[1];
-  pl.kk = w[2] * w[3];
-  pl.k = pl.cg * pl.kk;
-  pl.p = g.out_h * g.out_w;
-  pl.pointwise = pl.kk == 1 && g.stride == 1 && g.padding == 0;
   const int64_t out_w = std::max<int64_t>(g.out_w, 1);
   int64_t rows = std::min(kColumnBudget / std::max<int64_t>(g.col_rows() * out_w, 1), kMaxBlockPixels / out_w);
-  const int64_t images = std::max<int64_t>(pl.images, 1);
+  const int64_t images = std::max<int64_t>(pl.n, 1);
   const int64_t blocks_wanted = (min_items + images - 1) / images;
   if (blocks_wanted > 1)
     rows = std::min(rows, std::max((g.out_h + blocks_wanted - 1) / blocks_wanted,
                                    (kMinBlockPixels + out_w - 1) / out_w));
   pl.rows = std::clamp<int64_t>(rows, 1, std::max<int64_t>(g.out_h, 1));
   pl.blocks = (g.out_h + pl.rows - 1) / pl.rows;
-  const int64_t flops = 2 * pl.images * pl.groups * pl.m * pl.k * pl.p;
+  const int64_t flops = 2 * pl.n * pl.groups * pl.c_out_g * pl.k_g * pl.p;
   pl.parallel = flops >= kParallelMinFlops;
   return pl;
 }
@@ -141,31 +125,19 @@ ChannelUnits channel_units(const ConvPlan& pl) {
 template <typename F>
 void for_groups_in(const ConvPlan& pl, int64_t c0, int64_t c1, F f) {
   if (c0 >= c1) return;
-  for (int64_t g = c0 / pl.cg; g * pl.cg < c1; ++g)
-    f(g, std::max(c0, g * pl.cg), std::min(c1, (g + 1) * pl.cg));
-}
-
-void check_grad_out(const char* op, const Tensor& grad_out, const Shape& x_shape, const Shape& w_shape,
-                    const Conv2dOptions& opt) {
-  Shape expected = conv2d_output_shape(x_shape, w_shape, opt);
-  DIP_CHECK(grad_out.shape() == expected, op, ": grad_out ", grad_out.shape().str(),
-            " does not match the convolution output ", expected.str());
+  for (int64_t g = c0 / pl.c_in_g; g * pl.c_in_g < c1; ++g)
+    f(g, std::max(c0, g * pl.c_in_g), std::min(c1, (g + 1) * pl.c_in_g));
 }
 
 }  // namespace
 
 Tensor conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dOptions& opt) {
-  Shape out_shape = conv2d_output_shape(x.shape(), weight.shape(), opt);
-  const int64_t c_out = weight.size(0);
-  if (bias.defined())
-    DIP_CHECK(bias.rank() == 1 && bias.size(0) == c_out, "conv2d: bias must be (", c_out, "), got ",
-              bias.shape().str());
   const ConvPlan pl = make_plan(x.shape(), weight.shape(), opt, kMinItems);
   const ConvGeometry& geo = pl.geo;
-  Tensor out = Tensor::empty(out_shape);  // (N, C_out, H_out, W_out)
+  Tensor out = Tensor::empty({pl.n, pl.c_out, pl.out_h, pl.out_w});  // (N, C_out, H_out, W_out)
   const float* pw = weight.data();
   const float* pb = bias.defined() ? bias.data() : nullptr;
-  const int64_t items = pl.images * pl.blocks;
+  const int64_t items = pl.n * pl.blocks;
 
 #pragma omp parallel if (pl.parallel && items > 1)
   {
@@ -188,12 +160,12 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor& bias,
       // With a bias the block starts as the bias and the GEMM accumulates onto it.
       float beta = 0.f;
       if (pb) {
-        for (int64_t co = 0; co < c_out; ++co) std::fill_n(ob + co * pl.p, pc, pb[co]);
+        for (int64_t co = 0; co < pl.c_out; ++co) std::fill_n(ob + co * pl.p, pc, pb[co]);
         beta = 1.f;
       }
       for (int64_t g = 0; g < pl.groups; ++g)
-        gemm_serial(false, false, pl.m, pc, pl.k, 1.f, pw + g * pl.m * pl.k, pl.k, cols + g * pl.k * ld, ld,
-                    beta, ob + g * pl.m * pl.p, pl.p);
+        gemm_serial(false, false, pl.c_out_g, pc, pl.k_g, 1.f, pw + g * pl.c_out_g * pl.k_g, pl.k_g, cols + g * pl.k_g * ld, ld,
+                    beta, ob + g * pl.c_out_g * pl.p, pl.p);
     }
   }
   return out;
@@ -201,7 +173,6 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor& bias,
 
 Tensor conv2d_backward_input(const Tensor& grad_out, const Tensor& weight, const Shape& x_shape,
                              const Conv2dOptions& opt) {
-  check_grad_out("conv2d_backward_input", grad_out, x_shape, weight.shape(), opt);
   const ConvPlan pl = make_plan(x_shape, weight.shape(), opt, 1);
   const ConvGeometry& geo = pl.geo;
   Tensor dx = Tensor::empty(x_shape);  // (N, C_in, H, W)
@@ -214,7 +185,7 @@ Tensor conv2d_backward_input(const Tensor& grad_out, const Tensor& weight, const
     const int64_t plane = geo.height * geo.width;
     // The unit's rows of dcol: ((c1 - c0) * KH * KW, pc).
     float* dcol = pl.pointwise ? nullptr : scratch(pl.col_floats(c1 - c0));
-    for (int64_t n = 0; n < pl.images; ++n) {
+    for (int64_t n = 0; n < pl.n; ++n) {
       const float* dyn = grad_out.data() + n * pl.out_image();  // (C_out, P)
       float* dxn = dx.data() + n * pl.in_image();                // (C_in, H, W)
       // The pointwise GEMM writes every element of dx; col2im accumulates into this unit's planes.
@@ -227,8 +198,8 @@ Tensor conv2d_backward_input(const Tensor& grad_out, const Tensor& weight, const
         const int64_t ld = pl.pointwise ? pl.p : pc;
         for_groups_in(pl, c0, c1, [&](int64_t g, int64_t cs, int64_t ce) {
           // The rows of channels [cs, ce) of dcol_g = the matching columns of W_g, transposed, times dY_g.
-          gemm_serial(true, false, (ce - cs) * pl.kk, pc, pl.m, 1.f,
-                      pw + g * pl.m * pl.k + (cs - g * pl.cg) * pl.kk, pl.k, dyn + g * pl.m * pl.p + p0, pl.p,
+          gemm_serial(true, false, (ce - cs) * pl.kk, pc, pl.c_out_g, 1.f,
+                      pw + g * pl.c_out_g * pl.k_g + (cs - g * pl.c_in_g) * pl.kk, pl.k_g, dyn + g * pl.c_out_g * pl.p + p0, pl.p,
                       0.f, target + (cs - c0) * pl.kk * ld, ld);
         });
         if (!pl.pointwise) col2im_add(dcol, geo, oh0, oh1, c0, c1, dxn);
@@ -240,16 +211,15 @@ Tensor conv2d_backward_input(const Tensor& grad_out, const Tensor& weight, const
 
 Tensor conv2d_backward_weight(const Tensor& grad_out, const Tensor& x, const Shape& weight_shape,
                               const Conv2dOptions& opt) {
-  check_grad_out("conv2d_backward_weight", grad_out, x.shape(), weight_shape, opt);
   const ConvPlan pl = make_plan(x.shape(), weight_shape, opt, 1);
   const ConvGeometry& geo = pl.geo;
   Tensor dw = Tensor::empty(weight_shape);  // (C_out, C_in / groups, KH, KW)
-  if (pl.images == 0 || pl.p == 0) {
+  if (pl.n == 0 || pl.p == 0) {
     dw.fill_(0.f);
     return dw;
   }
   // dW^T, one row per col row: (C_in * KH * KW, m); row c * kk + r belongs to group c / cg.
-  std::vector<float> dwt(static_cast<size_t>(geo.col_rows() * pl.m));
+  std::vector<float> dwt(static_cast<size_t>(geo.col_rows() * pl.c_out_g));
   const ChannelUnits units = channel_units(pl);
 
   // Each unit sums its rows of dW^T over the images and blocks in order.
@@ -259,7 +229,7 @@ Tensor conv2d_backward_weight(const Tensor& grad_out, const Tensor& x, const Sha
     // The unit's rows of the column matrix: ((c1 - c0) * KH * KW, pc).
     float* col = pl.pointwise ? nullptr : scratch(pl.col_floats(c1 - c0));
     float beta = 0.f;  // the first block overwrites, the rest accumulate
-    for (int64_t n = 0; n < pl.images; ++n) {
+    for (int64_t n = 0; n < pl.n; ++n) {
       const float* xn = x.data() + n * pl.in_image();           // (C_in, H, W)
       const float* dyn = grad_out.data() + n * pl.out_image();  // (C_out, P)
       for (int64_t b = 0; b < pl.blocks; ++b) {
@@ -274,8 +244,8 @@ Tensor conv2d_backward_weight(const Tensor& grad_out, const Tensor& x, const Sha
           ld = pc;
         }
         for_groups_in(pl, c0, c1, [&](int64_t g, int64_t cs, int64_t ce) {
-          gemm_serial(false, true, (ce - cs) * pl.kk, pl.m, pc, 1.f, cols + (cs - c0) * pl.kk * ld, ld,
-                      dyn + g * pl.m * pl.p + p0, pl.p, beta, dwt.data() + cs * pl.kk * pl.m, pl.m);
+          gemm_serial(false, true, (ce - cs) * pl.kk, pl.c_out_g, pc, 1.f, cols + (cs - c0) * pl.kk * ld, ld,
+                      dyn + g * pl.c_out_g * pl.p + p0, pl.p, beta, dwt.data() + cs * pl.kk * pl.c_out_g, pl.c_out_g);
         });
         beta = 1.f;
       }
@@ -284,16 +254,14 @@ Tensor conv2d_backward_weight(const Tensor& grad_out, const Tensor& x, const Sha
   // dw[g][i][j] = dW_g^T[j][i]
   float* pdw = dw.data();
 #pragma omp parallel for schedule(static) if (dw.numel() > 65536)
-  for (int64_t row = 0; row < pl.groups * pl.m; ++row) {
-    const int64_t g = row / pl.m, i = row % pl.m;
-    for (int64_t j = 0; j < pl.k; ++j) pdw[row * pl.k + j] = dwt[(g * pl.k + j) * pl.m + i];
+  for (int64_t row = 0; row < pl.groups * pl.c_out_g; ++row) {
+    const int64_t g = row / pl.c_out_g, i = row % pl.c_out_g;
+    for (int64_t j = 0; j < pl.k_g; ++j) pdw[row * pl.k_g + j] = dwt[(g * pl.k_g + j) * pl.c_out_g + i];
   }
   return dw;
 }
 
 Tensor conv2d_backward_bias(const Tensor& grad_out) {
-  DIP_CHECK(grad_out.rank() == 4, "conv2d_backward_bias: grad_out must be (N, C, H, W), got ",
-            grad_out.shape().str());
   const int64_t n_img = grad_out.size(0), c = grad_out.size(1), p = grad_out.size(2) * grad_out.size(3);
   Tensor db = Tensor::empty({c});  // (C)
   const float* g = grad_out.data();

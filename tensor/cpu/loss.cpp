@@ -17,29 +17,8 @@ namespace {
 
 constexpr int64_t kParallelMin = 32768;
 
-// The (1) upstream gradient of a loss, as a host float.
-float loss_grad_value(const char* op, const Tensor& grad_loss) {
-  DIP_CHECK(grad_loss.numel() == 1, op, ": the loss gradient must have one element, got ",
-            describe(grad_loss));
-  return grad_loss.data()[0];
-}
-
-// An image viewed as planes of (H, W): every leading dimension is a plane index.
-struct Planes {
-  int64_t planes, h, w;
-};
-
-Planes check_image(const char* op, const Tensor& x) {
-  DIP_CHECK(x.rank() >= 2, op, ": needs an image (N, C, H, W) or (H, W), got ", describe(x));
-  DIP_CHECK(x.numel() > 0, op, ": empty input ", describe(x));
-  const int64_t h = x.size(-2), w = x.size(-1);
-  return {x.numel() / (h * w), h, w};
-}
-
-void check_eps(const char* op, float eps) {
-  DIP_CHECK(eps > 0.f && std::isfinite(eps), op, ": eps must be a finite number > 0 (it keeps sqrt(dx^2 + dy^2 + eps) ",
-            "differentiable where the image is flat), got ", eps);
-}
+// The (1) upstream gradient of a loss (on the CPU), as a float.
+float loss_grad_value(const Tensor& grad_loss) { return grad_loss.data()[0]; }
 
 inline float sign(float v) { return float(v > 0.f) - float(v < 0.f); }  // sign(0) = 0, as PyTorch
 
@@ -77,8 +56,6 @@ void isotropic_tv_row_terms(const float* row, const float* below, int64_t w, flo
 }  // namespace
 
 Tensor mse_loss_forward(const Tensor& y, const Tensor& target) {
-  DIP_CHECK(y.shape() == target.shape(), "mse_loss: output ", describe(y), " vs target ", describe(target));
-  DIP_CHECK(y.numel() > 0, "mse_loss: empty input");
   const float* py = y.data();
   const float* pt = target.data();
   const int64_t n = y.numel();
@@ -90,9 +67,7 @@ Tensor mse_loss_forward(const Tensor& y, const Tensor& target) {
 }
 
 Tensor mse_loss_backward(const Tensor& y, const Tensor& target, const Tensor& grad_loss) {
-  DIP_CHECK(y.shape() == target.shape(), "mse_loss_backward: output ", describe(y), " vs target ",
-            describe(target));
-  const float scale = 2.f * loss_grad_value("mse_loss_backward", grad_loss) / static_cast<float>(y.numel());
+  const float scale = 2.f * loss_grad_value(grad_loss) / static_cast<float>(y.numel());
   Tensor gy = Tensor::empty(y.shape(), Device::CPU);
   const float* py = y.data();
   const float* pt = target.data();
@@ -104,7 +79,7 @@ Tensor mse_loss_backward(const Tensor& y, const Tensor& target, const Tensor& gr
 }
 
 Tensor tv_loss_forward(const Tensor& x) {
-  const Planes d = check_image("tv_loss", x);
+  const ImagePlanes d = image_planes(x);
   const float* px = x.data();
   // Row i contributes its horizontal differences and the vertical ones down to row i + 1: one double
   // per row, added up in row order afterwards.
@@ -129,8 +104,8 @@ Tensor tv_loss_forward(const Tensor& x) {
 }
 
 Tensor tv_loss_backward(const Tensor& x, const Tensor& grad_loss) {
-  const Planes d = check_image("tv_loss_backward", x);
-  const float scale = loss_grad_value("tv_loss_backward", grad_loss) / static_cast<float>(x.numel());
+  const ImagePlanes d = image_planes(x);
+  const float scale = loss_grad_value(grad_loss) / static_cast<float>(x.numel());
   Tensor gx = Tensor::empty(x.shape(), Device::CPU);
   const float* px = x.data();
   float* pg = gx.data();
@@ -160,8 +135,7 @@ Tensor tv_loss_backward(const Tensor& x, const Tensor& grad_loss) {
 }
 
 Tensor isotropic_tv_loss_forward(const Tensor& x, float eps) {
-  const Planes d = check_image("isotropic_tv_loss", x);
-  check_eps("isotropic_tv_loss", eps);
+  const ImagePlanes d = image_planes(x);
   const float* px = x.data();
   // One double per row, added up in row order afterwards: the result does not depend on the
   // number of threads.
@@ -187,9 +161,8 @@ Tensor isotropic_tv_loss_forward(const Tensor& x, float eps) {
 }
 
 Tensor isotropic_tv_loss_backward(const Tensor& x, float eps, const Tensor& grad_loss) {
-  const Planes d = check_image("isotropic_tv_loss_backward", x);
-  check_eps("isotropic_tv_loss_backward", eps);
-  const float scale = loss_grad_value("isotropic_tv_loss_backward", grad_loss) / static_cast<float>(x.numel());
+  const ImagePlanes d = image_planes(x);
+  const float scale = loss_grad_value(grad_loss) / static_cast<float>(x.numel());
   Tensor gx = Tensor::empty(x.shape(), Device::CPU);
   const float* px = x.data();
   float* pg = gx.data();
