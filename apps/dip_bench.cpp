@@ -28,6 +28,7 @@
 #include "nn/vit.h"
 #include "optim/adam.h"
 #include "tensor/cpu/gemm.h"
+#include "tensor/cpu/winograd.h"
 
 using namespace dip;
 
@@ -57,6 +58,9 @@ const char* kUsage =
     "  --threads T       CPU threads for the kernels (default: all cores)\n"
     "  --precision P     CUDA matrix products in fp32 or tf32 (default: the GPU's, tf32 on sm_80+);\n"
     "                    the CPU computes in fp32 only\n"
+    "  --conv C          CPU convolutions: auto (default: Winograd F(2x2, 3x3) for the stride-1\n"
+    "                    3x3 ones with enough channels and pixels, im2col + GEMM for the rest) or\n"
+    "                    im2col (all of them, the baseline to compare against)\n"
     "  --stop RULE       also time iterations that feed dip's stopping signals (wmv or emv, with\n"
     "                    dip's defaults: window 100, checked every 10 iterations), alternating with\n"
     "                    plain ones in the same run; adds stop_median_ms, signal_ms (the signals'\n"
@@ -82,6 +86,7 @@ struct Args {
   std::string precision;  // "fp32", "tf32" or empty: the device's default
   std::string stop;       // "wmv", "emv" or empty: time the stopping signals too
   bool profile = false;   // print the op profile of one more iteration
+  std::string conv = "auto";  // CPU convolutions: "auto" (Winograd where it applies) or "im2col"
   // Transformer options (--patch, --width, ...), exactly as dip takes them (apps/lib/vit_options.h).
   std::vector<std::string> vit_argv;
   apps::Args vit;
@@ -160,6 +165,9 @@ Args parse_args(int argc, char** argv) {
       a.threads = parse_int(flag, value, 1);
     } else if (flag == "--precision") {
       a.precision = value;
+    } else if (flag == "--conv") {
+      a.conv = value;
+      if (a.conv != "auto" && a.conv != "im2col") usage_error("--conv must be auto or im2col, got '" + a.conv + "'");
     } else if (flag == "--stop") {
       a.stop = value;
       if (a.stop != "wmv" && a.stop != "emv" && a.stop != "fixed")
@@ -214,6 +222,7 @@ std::string json_escape(const std::string& s) {
 
 int run(const Args& args) {
   if (args.threads > 0) cpu::set_num_threads(args.threads);
+  cpu::set_winograd_enabled(args.conv == "auto");
   Device device = Device::CPU;
   if (args.device == "cuda" || (args.device == "auto" && gpu::available())) device = Device::CUDA;
   if (device == Device::CUDA && !gpu::available())
@@ -337,9 +346,9 @@ int run(const Args& args) {
   }
   std::printf(
       "{\"net\":\"%s\",\"desc\":\"%s\",\"size\":%d,\"device\":\"%s\",\"precision\":\"%s\",\"threads\":%d,"
-      "\"iters\":%d,\"median_ms\":%.3f,\"min_ms\":%.3f,\"params\":%lld,\"peak_mib\":%.1f%s}\n",
+      "\"conv\":\"%s\",\"iters\":%d,\"median_ms\":%.3f,\"min_ms\":%.3f,\"params\":%lld,\"peak_mib\":%.1f%s}\n",
       args.net.c_str(), json_escape(desc).c_str(), n, device_name(device), precision, cpu::num_threads(),
-      args.iters, median(ms), *std::min_element(ms.begin(), ms.end()),
+      args.conv.c_str(), args.iters, median(ms), *std::min_element(ms.begin(), ms.end()),
       static_cast<long long>(net->num_parameters()), peak_mib, stop_fields.c_str());
   return 0;
 }

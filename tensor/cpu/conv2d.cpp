@@ -22,12 +22,12 @@
 #include "tensor/conv2d.h"
 
 #include <algorithm>
-#include <cstdlib>
-#include <memory>
 #include <vector>
 
 #include "tensor/cpu/gemm.h"
 #include "tensor/cpu/im2col.h"
+#include "tensor/cpu/scratch.h"
+#include "tensor/cpu/winograd.h"
 
 namespace dip::cpu {
 
@@ -54,24 +54,9 @@ constexpr int64_t kMinBlockPixels = 64;
 constexpr int64_t kMaxUnits = 8;
 constexpr int64_t kMinUnitRows = 64;
 
-// The calling thread's scratch buffer, reused across calls (grows, never shrinks). Its size is
-// bounded by kColumnBudget unless a single output row needs more. OpenMP's worker threads persist,
-// so each keeps one buffer.
-float* scratch(size_t count) {
-  struct Free {
-    void operator()(float* p) const { std::free(p); }
-  };
-  thread_local std::unique_ptr<float, Free> buffer;
-  thread_local size_t capacity = 0;
-  if (count > capacity) {
-    buffer.reset();
-    size_t bytes = (std::max<size_t>(count, 1) * sizeof(float) + 63) / 64 * 64;
-    buffer.reset(static_cast<float*>(std::aligned_alloc(64, bytes)));
-    DIP_CHECK(buffer != nullptr, "conv2d: out of host memory allocating ", bytes, " bytes of scratch");
-    capacity = count;
-  }
-  return buffer.get();
-}
+// The calling thread's column buffer (scratch slot 0). Its size is bounded by kColumnBudget unless a
+// single output row needs more.
+float* scratch(size_t count) { return thread_scratch(0, count); }
 
 // The shared sizes, plus how this backend cuts the work: blocks of output rows per image.
 struct ConvPlan : ConvSizes {
@@ -132,6 +117,12 @@ void for_groups_in(const ConvPlan& pl, int64_t c0, int64_t c1, F f) {
 }  // namespace
 
 Tensor conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dOptions& opt) {
+  const ConvSizes sizes = conv2d_sizes(x.shape(), weight.shape(), opt);
+  if (winograd_applies(sizes, opt)) {
+    Tensor out = Tensor::empty({sizes.n, sizes.c_out, sizes.out_h, sizes.out_w});
+    winograd_forward(x.data(), weight.data(), bias.defined() ? bias.data() : nullptr, sizes, opt, out.data());
+    return out;
+  }
   const ConvPlan pl = make_plan(x.shape(), weight.shape(), opt, kMinItems);
   const ConvGeometry& geo = pl.geo;
   Tensor out = Tensor::empty({pl.n, pl.c_out, pl.out_h, pl.out_w});  // (N, C_out, H_out, W_out)
@@ -173,6 +164,12 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor& bias,
 
 Tensor conv2d_backward_input(const Tensor& grad_out, const Tensor& weight, const Shape& x_shape,
                              const Conv2dOptions& opt) {
+  const ConvSizes sizes = conv2d_sizes(x_shape, weight.shape(), opt);
+  if (winograd_applies(sizes, opt)) {
+    Tensor dx = Tensor::empty(x_shape);
+    winograd_backward_input(grad_out.data(), weight.data(), sizes, opt, dx.data());
+    return dx;
+  }
   const ConvPlan pl = make_plan(x_shape, weight.shape(), opt, 1);
   const ConvGeometry& geo = pl.geo;
   Tensor dx = Tensor::empty(x_shape);  // (N, C_in, H, W)
@@ -211,6 +208,12 @@ Tensor conv2d_backward_input(const Tensor& grad_out, const Tensor& weight, const
 
 Tensor conv2d_backward_weight(const Tensor& grad_out, const Tensor& x, const Shape& weight_shape,
                               const Conv2dOptions& opt) {
+  const ConvSizes sizes = conv2d_sizes(x.shape(), weight_shape, opt);
+  if (winograd_applies(sizes, opt)) {
+    Tensor dw = Tensor::empty(weight_shape);
+    winograd_backward_weight(grad_out.data(), x.data(), sizes, opt, dw.data());
+    return dw;
+  }
   const ConvPlan pl = make_plan(x.shape(), weight_shape, opt, 1);
   const ConvGeometry& geo = pl.geo;
   Tensor dw = Tensor::empty(weight_shape);  // (C_out, C_in / groups, KH, KW)

@@ -6,10 +6,7 @@
 
 namespace dip::cpu {
 
-namespace {
-
-// The input coordinate for unpadded coordinate i (may lie outside [0, n)), or -1 for a zero.
-int32_t source_index(int64_t i, int64_t n, PaddingMode mode) {
+int32_t padded_source(int64_t i, int64_t n, PaddingMode mode) {
   if (i >= 0 && i < n) return static_cast<int32_t>(i);
   switch (mode) {
     case PaddingMode::Zeros: return -1;
@@ -21,12 +18,14 @@ int32_t source_index(int64_t i, int64_t n, PaddingMode mode) {
   return -1;
 }
 
-// Index map (K, out): entry [k][o] = source_index(o * stride + k - padding).
+namespace {
+
+// Index map (K, out): entry [k][o] = padded_source(o * stride + k - padding).
 std::vector<int32_t> index_map(int64_t kernel, int64_t out, int64_t n, int64_t stride, int64_t padding,
                                PaddingMode mode) {
   std::vector<int32_t> map(static_cast<size_t>(kernel * out));
   for (int64_t k = 0; k < kernel; ++k)
-    for (int64_t o = 0; o < out; ++o) map[k * out + o] = source_index(o * stride + k - padding, n, mode);
+    for (int64_t o = 0; o < out; ++o) map[k * out + o] = padded_source(o * stride + k - padding, n, mode);
   return map;
 }
 

@@ -28,6 +28,10 @@ struct ConvGeometry {
   int64_t col_rows() const { return channels * kernel_h * kernel_w; }
 };
 
+// The input coordinate that unpadded coordinate i (it may lie outside [0, n)) reads under `mode`,
+// or -1 for a zero.
+int32_t padded_source(int64_t i, int64_t n, PaddingMode mode);
+
 // The geometry of x (N, C, H, W) convolved with a KH x KW kernel under `opt` (shapes already checked).
 ConvGeometry make_conv_geometry(const Shape& x, int64_t kernel_h, int64_t kernel_w,
                                 const Conv2dOptions& opt);
