@@ -1,30 +1,32 @@
-// Winograd F(2x2, 3x3) convolution (Lavin & Gray, "Fast Algorithms for Convolutional Neural
+// Winograd convolution F(4x4, 3x3) (Lavin & Gray, "Fast Algorithms for Convolutional Neural
 // Networks", CVPR 2016) for the CPU kernels of tensor/conv2d.h.
 //
-// A 2x2 block of outputs Y from a 4x4 tile d of the padded input and a 3x3 kernel g:
-//   Y = A^T [ (G g G^T) ⊙ (B^T d B) ] A              16 multiplies instead of 36
-//   B^T = [1  0 -1  0]    G = [1    0    0  ]    A^T = [1  1  1  0]
-//         [0  1  1  0]        [1/2  1/2  1/2]          [0  1 -1 -1]
-//         [0 -1  1  0]        [1/2 -1/2  1/2]
-//         [0  1  0 -1]        [0    0    1  ]
-// Tiles step by 2, so neighbouring tiles overlap by two rows or columns. Summed over the input
-// channels, each of the 16 positions of a transformed tile is one matrix product:
+// An m x m block of outputs Y from an a x a tile d of the padded input (a = m + 2) and a 3x3 kernel g:
+//   Y = A^T [ (G g G^T) ⊙ (B^T d B) ] A          a^2 multiplies instead of 9 m^2
+// (the matrices are in struct F4x4 below; F2x2 holds the smaller F(2x2, 3x3)). Tiles step by m, so
+// neighbouring tiles share two rows or columns. Summed over the input channels, each of the a^2
+// positions of a transformed tile is one matrix product:
 //   M[pos] (C_out, tiles) = U[pos] (C_out, C_in) * V[pos] (C_in, tiles),   U = G g G^T, V = B^T d B
-// so a convolution is 16 GEMMs of 2.25x fewer multiplies than im2col's, plus the transforms (adds).
+// F(4x4, 3x3) does 36 multiplies per 16 outputs where im2col + GEMM does 144: 4x fewer.
 //
-// All three kernels work on a "valid" convolution of a padded input P (the padding, any mode, is
-// written into P):
-//   forward          P = x padded;  Y = A^T (U V) A + bias
-//   backward_input   dP = the forward of dy padded by 2 zeros with each kernel rotated by 180 degrees
-//                    and C_in, C_out swapped (a "full" convolution); then dP is folded into dx: a
-//                    padded position adds to the pixel it was read from (reflect, replicate) or is
-//                    dropped (zeros), as col2im does
-//   backward_weight  dU[pos] (C_out, C_in) = sum over images and tiles of dYt[pos] * V[pos]^T with
-//                    dYt = A dY A^T (the adjoint of the output transform), then dW = G^T dU G
+// All three kernels are a "valid" convolution of a padded input; the padding (any mode) is applied
+// while each tile row's input rows are gathered, so no padded copy of the image is made:
+//   forward          Y = A^T (U V) A + bias, V from x padded
+//   backward_input   the forward of dy padded by 2 zeros with each kernel rotated by 180 degrees and
+//                    C_in, C_out swapped (a "full" convolution) gives dP, the gradient of the padded
+//                    input; its interior is dx, and each padded position adds to the pixel it was read
+//                    from (reflect, replicate) or is dropped (zeros), as col2im does
+//   backward_weight  dU[pos] (C_out, C_in) = sum over images and tiles of dYt[pos] * V[pos]^T, with
+//                    dYt = A dY A^T (the adjoint of the output transform); then dW = G^T dU G
 //
-// Layout: P holds each padded row deinterleaved, its even columns then its odd ones, so the four
-// columns 2j .. 2j+3 of tile j are even[j], odd[j], even[j+1], odd[j+1]: every transform loop runs
-// over tiles with unit-stride loads and stores, and vectorises (DIP_VECTOR_CLONES).
+// Vectorisation: the transforms work on 8 tiles at once (GCC vector extensions; AVX2/AVX-512 clones
+// by DIP_VECTOR_CLONES). A tile row's input rows are gathered "in phases": phase q holds columns
+// m k + q at [q * stride + k], so column m j + c of tile j is a unit-stride load across tiles j.
+// The constant matrices are expanded at compile time: zero coefficients vanish, +-1 multiply nothing.
+//
+// Accuracy: the transforms scale by up to 8 (A) and 1/24 (G) around the channel sum, so float32
+// results differ from the direct sum by more than a few ulps: measured normalised error up to 2.1e-6
+// against im2col (tests/test_winograd.cpp; F(2x2, 3x3): 4.3e-7), far below what training notices.
 //
 // Threading and determinism: tiles are cut into blocks whose size depends only on the image size.
 // forward and the valid convolution of backward_input give each thread whole blocks (each output
@@ -36,6 +38,8 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "tensor/cpu/gemm.h"
@@ -43,26 +47,117 @@
 #include "tensor/cpu/scratch.h"
 #include "tensor/cpu/simd.h"
 
+// The vector helpers below are inlined into the DIP_VECTOR_CLONES functions; GCC's note that passing
+// a 32-byte vector by value changes the ABI without AVX concerns no call that is ever made.
+#pragma GCC diagnostic ignored "-Wpsabi"
+
+// Everything a transform calls is inlined into it, so that it runs in the transform's vector clone
+// (an out-of-line helper would be compiled for baseline x86-64 only).
+#define DIP_INLINE inline __attribute__((always_inline))
+
 namespace dip::cpu {
 
 namespace {
 
 std::atomic<bool> g_enabled{true};
 
-constexpr int kPositions = 16;  // 4 x 4 transformed tile
-// Tiles per block: a block's V and M for 128 channels are about 2 MB each, and one position's
-// GEMM operands (U, V, M at 128 channels and 256 tiles) fit a 512 KiB L2. Small images get smaller
-// blocks (at least kMinBlockTiles) so that about kBlocksWanted of them keep the threads busy.
-constexpr int64_t kMaxBlockTiles = 256;
-constexpr int64_t kMinBlockTiles = 64;
+// F(2x2, 3x3): 16 multiplies per 4 outputs (2.25x fewer than direct), exact transforms.
+struct F2x2 {
+  static constexpr int m = 2, a = 4;
+  static constexpr float BT[a][a] = {{1, 0, -1, 0}, {0, 1, 1, 0}, {0, -1, 1, 0}, {0, 1, 0, -1}};
+  static constexpr float G[a][3] = {{1, 0, 0}, {0.5f, 0.5f, 0.5f}, {0.5f, -0.5f, 0.5f}, {0, 0, 1}};
+  static constexpr float AT[m][a] = {{1, 1, 1, 0}, {0, 1, -1, -1}};
+  static constexpr float A[a][m] = {{1, 0}, {1, 1}, {1, -1}, {0, -1}};  // AT transposed
+};
+// F(4x4, 3x3) at the points 0, +-1, +-2: 36 multiplies per 16 outputs (4x fewer).
+struct F4x4 {
+  static constexpr int m = 4, a = 6;
+  static constexpr float BT[a][a] = {{4, 0, -5, 0, 1, 0},  {0, -4, -4, 1, 1, 0}, {0, 4, -4, -1, 1, 0},
+                                     {0, -2, -1, 2, 1, 0}, {0, 2, -1, -2, 1, 0}, {0, 4, 0, -5, 0, 1}};
+  static constexpr float G[a][3] = {{1.f / 4, 0, 0},
+                                    {-1.f / 6, -1.f / 6, -1.f / 6},
+                                    {-1.f / 6, 1.f / 6, -1.f / 6},
+                                    {1.f / 24, 1.f / 12, 1.f / 6},
+                                    {1.f / 24, -1.f / 12, 1.f / 6},
+                                    {0, 0, 1}};
+  static constexpr float AT[m][a] = {{1, 1, 1, 1, 1, 0}, {0, 1, -1, 2, -2, 0}, {0, 1, 1, 4, 4, 0}, {0, 1, -1, 8, -8, 1}};
+  static constexpr float A[a][m] = {{1, 0, 0, 0}, {1, 1, 1, 1}, {1, -1, 1, -1},  // AT transposed
+                                    {1, 2, 4, 8}, {1, -2, 4, -8}, {0, 0, 0, 1}};
+};
+// The one in use. Measured on the skip net at 128x128 (2 threads, AVX2, dip-bench): F(2x2) 146 ms
+// per iteration, F(4x4) 137 ms (the README's CPU table has the current figures).
+using F = F4x4;
+constexpr int kM = F::m;             // outputs per tile side
+constexpr int kA = F::a;             // input tile side
+constexpr int kPositions = kA * kA;  // positions of a transformed tile
+constexpr int kLanes = 8;            // tiles per vector
+
+// Tiles per block: a block's V and M at 128 channels are about 2.4 MB each, and one position's GEMM
+// operands (U, V, M) fit a 512 KiB L2. A multiple of kBlocksWanted blocks shares evenly among 2, 4
+// or 8 threads; small images get blocks of at least kMinBlockTiles. Measured at 128x128 and 64x64
+// (2 threads): 128 beat 48, 64, 96, 192 and 256, and rounding blocks to whole register panels
+// (multiples of 24 or 48 tiles) only unbalanced the threads.
+constexpr int64_t kMaxBlockTiles = 128;
+constexpr int64_t kMinBlockTiles = 32;
 constexpr int64_t kBlocksWanted = 8;
-// Smallest convolution worth the transforms. Measured (2 threads, AVX2, 128 channels, forward +
-// both backward kernels): 128x128 98.8 -> 61.1 ms, 64x64 24.7 -> 16.4 ms, but 32x32 6.32 -> 6.24 ms
-// (a wash) and 16x16 1.90 -> 2.83 ms (slower: the tiles are few and the transforms do not amortise).
+// Smallest convolution worth the transforms (see winograd_applies).
 constexpr int64_t kMinChannels = 16;
 constexpr int64_t kMinOutputPixels = 2048;
 
-// The 2x2 output tiles of a valid 3x3 convolution with an (out_h, out_w) output, in row-major
+using Vec = float __attribute__((vector_size(4 * kLanes)));
+
+DIP_INLINE Vec load(const float* p) {
+  Vec v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+// Stores the first `count` lanes of x at p.
+DIP_INLINE void store(float* p, Vec x, int count) {
+  if (count == kLanes) {
+    std::memcpy(p, &x, sizeof x);
+    return;
+  }
+  float lanes[kLanes];
+  std::memcpy(lanes, &x, sizeof x);
+  for (int l = 0; l < count; ++l) p[l] = lanes[l];
+}
+
+// Calls f(std::integral_constant<int, i>) for i = 0 .. N-1: loops whose index must be a constant.
+template <class Fn, int... I>
+DIP_INLINE void static_for_impl(Fn& f, std::integer_sequence<int, I...>) {
+  (f(std::integral_constant<int, I>{}), ...);
+}
+template <int N, class Fn>
+DIP_INLINE void static_for(Fn f) {
+  static_for_impl(f, std::make_integer_sequence<int, N>{});
+}
+
+// sum over k of Mat[Row][k] * x(k), for a row of a constant matrix, expanded at compile time: zero
+// coefficients vanish and +-1 cost no multiply.
+template <const auto& Mat, int Row, class X>
+DIP_INLINE Vec combine(X x) {
+  constexpr int n = sizeof(Mat[Row]) / sizeof(Mat[Row][0]);
+  Vec acc{};
+  bool first = true;
+  static_for<n>([&](auto k) __attribute__((always_inline)) {
+    constexpr float c = Mat[Row][decltype(k)::value];
+    if constexpr (c != 0.f) {
+      Vec term;
+      if constexpr (c == 1.f)
+        term = x(decltype(k)::value);
+      else if constexpr (c == -1.f)
+        term = -x(decltype(k)::value);
+      else
+        term = c * x(decltype(k)::value);
+      acc = first ? term : acc + term;
+      first = false;
+    }
+  });
+  return acc;
+}
+
+// The m x m output tiles of a valid 3x3 convolution with an (out_h, out_w) output, in row-major
 // order, cut into blocks of consecutive tiles.
 struct TileGrid {
   int64_t out_h, out_w;
@@ -70,28 +165,30 @@ struct TileGrid {
   int64_t count;   // th * tw
   int64_t block;   // tiles per block (the last block may have fewer)
   int64_t blocks;
+  int64_t stride;  // floats per phase of a gathered row: tw + 1, plus a vector of slack
 
   int64_t block_begin(int64_t b) const { return b * block; }
   int64_t block_size(int64_t b) const { return std::min(block, count - b * block); }
-  int64_t padded_rows() const { return 2 * th + 2; }  // rows of P (the valid extent is out_h + 2)
-  int64_t half() const { return tw + 1; }             // even (and odd) columns of a row of P
-  int64_t plane() const { return padded_rows() * 2 * half(); }
 };
 
 TileGrid make_grid(int64_t out_h, int64_t out_w) {
   TileGrid g;
   g.out_h = out_h, g.out_w = out_w;
-  g.th = (out_h + 1) / 2, g.tw = (out_w + 1) / 2;
+  g.th = (out_h + kM - 1) / kM, g.tw = (out_w + kM - 1) / kM;
   g.count = g.th * g.tw;
-  g.block = std::clamp((g.count + kBlocksWanted - 1) / kBlocksWanted, kMinBlockTiles, kMaxBlockTiles);
+  int64_t blocks = (g.count + kMaxBlockTiles - 1) / kMaxBlockTiles;
+  blocks = (blocks + kBlocksWanted - 1) / kBlocksWanted * kBlocksWanted;
+  blocks = std::max<int64_t>(1, std::min(blocks, g.count / kMinBlockTiles));
+  g.block = (g.count + blocks - 1) / blocks;
   g.blocks = (g.count + g.block - 1) / g.block;
+  g.stride = g.tw + 1 + kLanes;
   return g;
 }
 
 // Calls f(i, ja, jb, offset) for each tile row i that block [t0, t0 + n) covers: tiles j in
 // [ja, jb) of row i, the first at `offset` within the block.
-template <class F>
-void for_tile_rows(const TileGrid& g, int64_t t0, int64_t n, F f) {
+template <class Fn>
+void for_tile_rows(const TileGrid& g, int64_t t0, int64_t n, Fn f) {
   for (int64_t t = t0; t < t0 + n;) {
     const int64_t i = t / g.tw, ja = t - i * g.tw;
     const int64_t jb = std::min(g.tw, ja + (t0 + n - t));
@@ -100,184 +197,212 @@ void for_tile_rows(const TileGrid& g, int64_t t0, int64_t n, F f) {
   }
 }
 
-// Where each row and column of P reads from an (h, w) plane: the source index, or -1 for a zero
-// (padding in zeros mode, or past the valid extent out + 2 where the grid rounds up to whole tiles).
+// How a padded (h + 2 pad, w + 2 pad) view reads an (h, w) plane: row a and column b of the view
+// read row[a] and col[b] of the plane, or a zero where that is -1 (zero padding, or past the view,
+// where the grid rounds up to whole tiles).
 struct PadMap {
-  std::vector<int32_t> row, col;  // (padded_rows), (2 * half)
+  std::vector<int32_t> row, col;
+  int64_t pad, w;
 };
 
 PadMap make_pad_map(const TileGrid& g, int64_t h, int64_t w, int64_t pad, PaddingMode mode) {
   PadMap m;
-  m.row.resize(static_cast<size_t>(g.padded_rows()));
-  m.col.resize(static_cast<size_t>(2 * g.half()));
-  for (int64_t a = 0; a < g.padded_rows(); ++a)
-    m.row[a] = a < g.out_h + 2 ? padded_source(a - pad, h, mode) : -1;
-  for (int64_t b = 0; b < 2 * g.half(); ++b)
-    m.col[b] = b < g.out_w + 2 ? padded_source(b - pad, w, mode) : -1;
+  m.pad = pad, m.w = w;
+  m.row.resize(static_cast<size_t>(kM * g.th + kA));
+  m.col.resize(static_cast<size_t>(kM * g.stride));
+  for (size_t a = 0; a < m.row.size(); ++a)
+    m.row[a] = int64_t(a) < h + 2 * pad ? padded_source(int64_t(a) - pad, h, mode) : -1;
+  for (size_t b = 0; b < m.col.size(); ++b)
+    m.col[b] = int64_t(b) < w + 2 * pad ? padded_source(int64_t(b) - pad, w, mode) : -1;
   return m;
 }
 
-// One plane of P from an (h, w) plane x: rows deinterleaved (even columns, then odd ones).
-void pad_plane(const float* x, int64_t w, const PadMap& map, int64_t half, float* p) {
-  const int64_t cols = 2 * half;
-  for (size_t a = 0; a < map.row.size(); ++a) {
-    float* even = p + a * cols;
-    float* odd = even + half;
-    const int32_t sr = map.row[a];
-    if (sr < 0) {
-      std::fill_n(even, cols, 0.f);
-      continue;
-    }
-    const float* xr = x + sr * w;
-    for (int64_t k = 0; k < half; ++k) {
-      const int32_t se = map.col[2 * k], so = map.col[2 * k + 1];
-      even[k] = se >= 0 ? xr[se] : 0.f;
-      odd[k] = so >= 0 ? xr[so] : 0.f;
-    }
-  }
+// Splits 32 consecutive floats p[0 .. 32) into their four phases: out[q * stride + l] = p[4 l + q].
+DIP_INLINE void deinterleave4(const float* p, float* out, int64_t stride) {
+  using Mask = int __attribute__((vector_size(4 * kLanes)));
+  const Vec v0 = load(p), v1 = load(p + 8), v2 = load(p + 16), v3 = load(p + 24);
+  const Mask even{0, 2, 4, 6, 8, 10, 12, 14}, odd{1, 3, 5, 7, 9, 11, 13, 15};
+  const Vec e01 = __builtin_shuffle(v0, v1, even), o01 = __builtin_shuffle(v0, v1, odd);
+  const Vec e23 = __builtin_shuffle(v2, v3, even), o23 = __builtin_shuffle(v2, v3, odd);
+  store(out, __builtin_shuffle(e01, e23, even), kLanes);               // phase 0: p[4 l]
+  store(out + stride, __builtin_shuffle(o01, o23, even), kLanes);      // phase 1
+  store(out + 2 * stride, __builtin_shuffle(e01, e23, odd), kLanes);   // phase 2
+  store(out + 3 * stride, __builtin_shuffle(o01, o23, odd), kLanes);   // phase 3
 }
 
-// V = B^T d B for tiles j in [ja, jb) of one tile row: r0..r3 are the four rows of P (deinterleaved,
-// `half` floats apart); position pos of tile j goes to v[pos * pos_stride + j - ja]. (omp simd: the
-// 16 output streams never overlap the rows, which the compiler cannot prove by itself.)
+// Gathers `rows` rows of the padded view of `plane` from row a0 on, for tiles j in [ja, jb) (and the
+// slack of the last vector), in phases: row r, phase q, entry k is column m k + q, at
+// out[(r * kM + q) * stride + k].
 DIP_VECTOR_CLONES
-void input_transform_row(const float* r0, const float* r1, const float* r2, const float* r3, int64_t half,
-                         int64_t ja, int64_t jb, float* v, int64_t pos_stride) {
-  const int64_t n = jb - ja;
-  const float *e0 = r0 + ja, *o0 = r0 + half + ja, *e1 = r1 + ja, *o1 = r1 + half + ja;
-  const float *e2 = r2 + ja, *o2 = r2 + half + ja, *e3 = r3 + ja, *o3 = r3 + half + ja;
-  const int64_t s = pos_stride;
-#pragma omp simd
-  for (int64_t j = 0; j < n; ++j) {
-    // Column c of B^T d for the tile's columns c = 0..3 (even[j], odd[j], even[j+1], odd[j+1]).
-    const float t00 = e0[j] - e2[j], t01 = o0[j] - o2[j], t02 = e0[j + 1] - e2[j + 1], t03 = o0[j + 1] - o2[j + 1];
-    const float t10 = e1[j] + e2[j], t11 = o1[j] + o2[j], t12 = e1[j + 1] + e2[j + 1], t13 = o1[j + 1] + o2[j + 1];
-    const float t20 = e2[j] - e1[j], t21 = o2[j] - o1[j], t22 = e2[j + 1] - e1[j + 1], t23 = o2[j + 1] - o1[j + 1];
-    const float t30 = e1[j] - e3[j], t31 = o1[j] - o3[j], t32 = e1[j + 1] - e3[j + 1], t33 = o1[j + 1] - o3[j + 1];
-    // (B^T d) B, row by row.
-    v[0 * s + j] = t00 - t02, v[1 * s + j] = t01 + t02, v[2 * s + j] = t02 - t01, v[3 * s + j] = t01 - t03;
-    v[4 * s + j] = t10 - t12, v[5 * s + j] = t11 + t12, v[6 * s + j] = t12 - t11, v[7 * s + j] = t11 - t13;
-    v[8 * s + j] = t20 - t22, v[9 * s + j] = t21 + t22, v[10 * s + j] = t22 - t21, v[11 * s + j] = t21 - t23;
-    v[12 * s + j] = t30 - t32, v[13 * s + j] = t31 + t32, v[14 * s + j] = t32 - t31, v[15 * s + j] = t31 - t33;
-  }
-}
-
-// Y = A^T M A (+ bias) for n tiles of one tile row: position pos of tile t is m[pos * pos_stride + t];
-// the 2x2 outputs go to y0[2t], y0[2t + 1] (top row) and y1[2t], y1[2t + 1] (bottom row).
-DIP_VECTOR_CLONES
-void output_transform_row(const float* __restrict m, int64_t pos_stride, int64_t n, float bias,
-                          float* __restrict y0, float* __restrict y1) {
-#pragma omp simd
-  for (int64_t t = 0; t < n; ++t) {
-    float s[4][4];
-    for (int pos = 0; pos < kPositions; ++pos) s[pos / 4][pos % 4] = m[pos * pos_stride + t];
-    float u0[4], u1[4];  // A^T M
-    for (int c = 0; c < 4; ++c) {
-      u0[c] = s[0][c] + s[1][c] + s[2][c];
-      u1[c] = s[1][c] - s[2][c] - s[3][c];
-    }
-    y0[2 * t] = u0[0] + u0[1] + u0[2] + bias;
-    y0[2 * t + 1] = u0[1] - u0[2] - u0[3] + bias;
-    y1[2 * t] = u1[0] + u1[1] + u1[2] + bias;
-    y1[2 * t + 1] = u1[1] - u1[2] - u1[3] + bias;
-  }
-}
-
-// dYt = A dY A^T for tiles j in [ja, jb) of one tile row: e0/o0 are the even and odd columns of
-// output row 2i, e1/o1 of row 2i + 1 (zeros past the output); position pos of tile j goes to
-// v[pos * pos_stride + j - ja].
-DIP_VECTOR_CLONES
-void grad_transform_row(const float* __restrict e0, const float* __restrict o0, const float* __restrict e1,
-                        const float* __restrict o1, int64_t ja, int64_t jb, float* __restrict v,
-                        int64_t pos_stride) {
-#pragma omp simd
-  for (int64_t j = ja; j < jb; ++j) {
-    const float a = e0[j], b = o0[j], c = e1[j], d = o1[j];
-    const float rows[4][2] = {{a, b}, {a + c, b + d}, {a - c, b - d}, {-c, -d}};  // A dY
-    float* out = v + (j - ja);
-    for (int r = 0; r < 4; ++r) {  // (A dY) A^T
-      const float p = rows[r][0], q = rows[r][1];
-      out[(4 * r + 0) * pos_stride] = p;
-      out[(4 * r + 1) * pos_stride] = p + q;
-      out[(4 * r + 2) * pos_stride] = p - q;
-      out[(4 * r + 3) * pos_stride] = -q;
+void gather_rows(const float* plane, const PadMap& map, int64_t a0, int rows, int64_t ja, int64_t jb,
+                 int64_t stride, float* out) {
+  const int64_t k0 = ja, k1 = ja + (jb - ja + kLanes - 1) / kLanes * kLanes + 1;
+  // Columns m k + q (all q) inside the plane without padding: k in [lo, hi).
+  const int64_t lo = std::clamp<int64_t>((map.pad + kM - 1) / kM, k0, k1);
+  const int64_t hi = std::clamp<int64_t>((map.w + map.pad) / kM, lo, k1);  // m k + m - 1 - pad < w
+  for (int r = 0; r < rows; ++r) {
+    const int32_t sr = map.row[a0 + r];
+    for (int q = 0; q < kM; ++q) {
+      float* dst = out + (r * kM + q) * stride;
+      if (sr < 0) {
+        std::fill(dst + k0, dst + k1, 0.f);
+        continue;
+      }
+      const float* src = plane + sr * map.w + q - map.pad;  // column m k + q of the view is src[m k]
+      for (int64_t k = k0; k < lo; ++k) {
+        const int32_t sc = map.col[kM * k + q];
+        dst[k] = sc >= 0 ? plane[sr * map.w + sc] : 0.f;
+      }
+      int64_t k = lo;
+      if constexpr (kM == 4) {
+        if (q == 0)  // all four phases of 8 k's at once (deinterleave 32 columns), written for every q
+          for (; k + kLanes <= hi; k += kLanes) deinterleave4(src + kM * k, out + r * kM * stride + k, stride);
+        else
+          k = kLanes * ((hi - lo) / kLanes) + lo;
+      }
+      for (; k < hi; ++k) dst[k] = src[kM * k];
+      for (int64_t k = hi; k < k1; ++k) {
+        const int32_t sc = map.col[kM * k + q];
+        dst[k] = sc >= 0 ? plane[sr * map.w + sc] : 0.f;
+      }
     }
   }
 }
 
-// U = G g G^T of one 3x3 kernel g (row-major), position pos to u[pos * pos_stride].
+// V = B^T d B for tiles j in [ja, jb) of one tile row, from its kA gathered input rows (phases as
+// gather_rows writes them); position pos of tile j goes to v[pos * pos_stride + j - ja].
+DIP_VECTOR_CLONES
+void input_transform(const float* rows, int64_t stride, int64_t ja, int64_t jb, float* v, int64_t pos_stride) {
+  for (int64_t j = ja; j < jb; j += kLanes) {
+    const int count = static_cast<int>(std::min<int64_t>(kLanes, jb - j));
+    Vec d[kA][kA];
+    for (int r = 0; r < kA; ++r)
+      for (int c = 0; c < kA; ++c) d[r][c] = load(rows + (r * kM + c % kM) * stride + j + c / kM);
+    Vec t[kA][kA];  // B^T d
+    static_for<kA>([&](auto r) __attribute__((always_inline)) {
+      for (int c = 0; c < kA; ++c) t[r][c] = combine<F::BT, r>([&](int k) __attribute__((always_inline)) { return d[k][c]; });
+    });
+    for (int r = 0; r < kA; ++r)  // (B^T d) B
+      static_for<kA>([&](auto c) __attribute__((always_inline)) {
+        store(v + (r * kA + c) * pos_stride + (j - ja),
+              combine<F::BT, c>([&](int k) __attribute__((always_inline)) { return t[r][k]; }), count);
+      });
+  }
+}
+
+// Y = A^T M A + bias for n tiles of one tile row: position pos of tile t is m[pos * pos_stride + t]
+// (readable up to a vector past n); output row r of tile t goes to y[r * row + kM t .. + kM).
+DIP_VECTOR_CLONES
+void output_transform(const float* m, int64_t pos_stride, int64_t n, float bias, float* y, int64_t row) {
+  for (int64_t t = 0; t < n; t += kLanes) {
+    const int count = static_cast<int>(std::min<int64_t>(kLanes, n - t));
+    Vec s[kA][kA];
+    for (int pos = 0; pos < kPositions; ++pos) s[pos / kA][pos % kA] = load(m + pos * pos_stride + t);
+    Vec u[kM][kA];  // A^T M
+    static_for<kM>([&](auto r) __attribute__((always_inline)) {
+      for (int c = 0; c < kA; ++c) u[r][c] = combine<F::AT, r>([&](int k) __attribute__((always_inline)) { return s[k][c]; });
+    });
+    for (int r = 0; r < kM; ++r)
+      static_for<kM>([&](auto c) __attribute__((always_inline)) {  // (A^T M) A
+        float lanes[kLanes];
+        const Vec yv = combine<F::AT, c>([&](int k) __attribute__((always_inline)) { return u[r][k]; }) + bias;
+        std::memcpy(lanes, &yv, sizeof yv);
+        for (int l = 0; l < count; ++l) y[r * row + kM * (t + l) + c] = lanes[l];
+      });
+  }
+}
+
+// dYt = A dY A^T for tiles j in [ja, jb) of one tile row, from the kM rows of dY gathered in phases;
+// position pos of tile j goes to v[pos * pos_stride + j - ja].
+DIP_VECTOR_CLONES
+void grad_transform(const float* rows, int64_t stride, int64_t ja, int64_t jb, float* v, int64_t pos_stride) {
+  for (int64_t j = ja; j < jb; j += kLanes) {
+    const int count = static_cast<int>(std::min<int64_t>(kLanes, jb - j));
+    Vec dy[kM][kM];
+    for (int r = 0; r < kM; ++r)
+      for (int c = 0; c < kM; ++c) dy[r][c] = load(rows + (r * kM + c) * stride + j);
+    Vec t[kA][kM];  // A dY
+    static_for<kA>([&](auto p) __attribute__((always_inline)) {
+      for (int c = 0; c < kM; ++c) t[p][c] = combine<F::A, p>([&](int k) __attribute__((always_inline)) { return dy[k][c]; });
+    });
+    for (int p = 0; p < kA; ++p)  // (A dY) A^T
+      static_for<kA>([&](auto q) __attribute__((always_inline)) {
+        store(v + (p * kA + q) * pos_stride + (j - ja),
+              combine<F::A, q>([&](int k) __attribute__((always_inline)) { return t[p][k]; }), count);
+      });
+  }
+}
+
+// U = G g G^T of one 3x3 kernel g (row-major); position pos to u[pos * pos_stride].
 void weight_transform(const float* g, float* u, int64_t pos_stride) {
-  float t[4][3];  // G g
-  for (int c = 0; c < 3; ++c) {
-    t[0][c] = g[c];
-    t[1][c] = 0.5f * (g[c] + g[3 + c] + g[6 + c]);
-    t[2][c] = 0.5f * (g[c] - g[3 + c] + g[6 + c]);
-    t[3][c] = g[6 + c];
-  }
-  for (int r = 0; r < 4; ++r) {  // (G g) G^T
-    u[(4 * r + 0) * pos_stride] = t[r][0];
-    u[(4 * r + 1) * pos_stride] = 0.5f * (t[r][0] + t[r][1] + t[r][2]);
-    u[(4 * r + 2) * pos_stride] = 0.5f * (t[r][0] - t[r][1] + t[r][2]);
-    u[(4 * r + 3) * pos_stride] = t[r][2];
-  }
+  float t[kA][3];  // G g
+  for (int r = 0; r < kA; ++r)
+    for (int c = 0; c < 3; ++c) t[r][c] = F::G[r][0] * g[c] + F::G[r][1] * g[3 + c] + F::G[r][2] * g[6 + c];
+  for (int r = 0; r < kA; ++r)  // (G g) G^T
+    for (int c = 0; c < kA; ++c)
+      u[(r * kA + c) * pos_stride] = t[r][0] * F::G[c][0] + t[r][1] * F::G[c][1] + t[r][2] * F::G[c][2];
 }
 
 // dW = G^T dU G of one kernel: dU's position pos at du[pos * pos_stride]; dw 3x3 row-major.
 void weight_grad_transform(const float* du, int64_t pos_stride, float* dw) {
-  float s[4][4];
-  for (int pos = 0; pos < kPositions; ++pos) s[pos / 4][pos % 4] = du[pos * pos_stride];
-  float t[3][4];  // G^T dU
-  for (int c = 0; c < 4; ++c) {
-    t[0][c] = s[0][c] + 0.5f * (s[1][c] + s[2][c]);
-    t[1][c] = 0.5f * (s[1][c] - s[2][c]);
-    t[2][c] = 0.5f * (s[1][c] + s[2][c]) + s[3][c];
-  }
-  for (int r = 0; r < 3; ++r) {  // (G^T dU) G
-    dw[3 * r + 0] = t[r][0] + 0.5f * (t[r][1] + t[r][2]);
-    dw[3 * r + 1] = 0.5f * (t[r][1] - t[r][2]);
-    dw[3 * r + 2] = 0.5f * (t[r][1] + t[r][2]) + t[r][3];
-  }
+  float t[3][kA];  // G^T dU
+  for (int r = 0; r < 3; ++r)
+    for (int c = 0; c < kA; ++c) {
+      float acc = 0.f;
+      for (int k = 0; k < kA; ++k) acc += F::G[k][r] * du[(k * kA + c) * pos_stride];
+      t[r][c] = acc;
+    }
+  for (int r = 0; r < 3; ++r)  // (G^T dU) G
+    for (int c = 0; c < 3; ++c) {
+      float acc = 0.f;
+      for (int k = 0; k < kA; ++k) acc += t[r][k] * F::G[k][c];
+      dw[3 * r + c] = acc;
+    }
 }
 
-// V of block [t0, t0 + n) for channels [c0, c1) of P (channels, padded_rows, 2 * half): channel c's
-// row of position pos at v[pos * channels * n + c * n].
-void input_transform_block(const float* p, int64_t channels, int64_t c0, int64_t c1, const TileGrid& g,
-                           int64_t t0, int64_t n, float* v) {
-  const int64_t row = 2 * g.half(), pos_stride = channels * n;
+// Floats of one thread's gathered rows: kA rows of kM phases.
+size_t rows_floats(const TileGrid& g) { return static_cast<size_t>(kA * kM * g.stride); }
+
+// V of block [t0, t0 + n) for channels [c0, c1) of an image (channels, h, w) read through `map`:
+// channel c's row of position pos at v[pos * channels * n + c * n].
+void input_transform_block(const float* image, int64_t channels, int64_t h, int64_t c0, int64_t c1,
+                           const PadMap& map, const TileGrid& g, int64_t t0, int64_t n, float* rows, float* v) {
   for (int64_t c = c0; c < c1; ++c) {
-    const float* plane = p + c * g.plane();
+    const float* plane = image + c * h * map.w;
     for_tile_rows(g, t0, n, [&](int64_t i, int64_t ja, int64_t jb, int64_t offset) {
-      const float* r0 = plane + 2 * i * row;
-      input_transform_row(r0, r0 + row, r0 + 2 * row, r0 + 3 * row, g.half(), ja, jb, v + c * n + offset,
-                          pos_stride);
+      gather_rows(plane, map, kM * i, kA, ja, jb, g.stride, rows);
+      input_transform(rows, g.stride, ja, jb, v + c * n + offset, channels * n);
     });
   }
 }
 
-// The valid convolution, inside a parallel region: out (c_out, out_h, out_w) from P (c_in planes)
-// and U (16, c_out, c_in), plus bias (or none). Each thread takes whole blocks.
-void valid_conv_blocks(const float* p, int64_t c_in, const float* u, int64_t c_out, const TileGrid& g,
-                       const float* bias, float* out) {
-  float* v = thread_scratch(0, static_cast<size_t>(kPositions * c_in * g.block));
-  float* m = thread_scratch(3, static_cast<size_t>(kPositions * c_out * g.block + 4 * g.tw));
-  float* y0 = m + kPositions * c_out * g.block;  // (2 tw) top output row of a tile row
-  float* y1 = y0 + 2 * g.tw;                     // (2 tw) bottom one
+// The valid convolution, inside a parallel region: for an image (c_in, h, w) read through `map`
+// and U (positions, c_out, c_in), calls sink(co, a, x0, x1, y) with output row a of channel co,
+// columns [x0, x1) at y[0 .. x1 - x0) (bias added). Each thread takes whole blocks, and each
+// output element is passed to the sink exactly once.
+template <class Sink>
+void valid_conv_blocks(const float* image, int64_t c_in, int64_t h, const PadMap& map, const float* u,
+                       int64_t c_out, const TileGrid& g, const float* bias, Sink sink) {
+  const size_t v_floats = static_cast<size_t>(kPositions * c_in * g.block);
+  const size_t m_floats = static_cast<size_t>(kPositions * c_out * g.block + kLanes);
+  const int64_t row = kM * g.tw;
+  float* v = thread_scratch(0, v_floats + rows_floats(g));
+  float* rows = v + v_floats;
+  float* m = thread_scratch(3, m_floats + static_cast<size_t>(kM * row));
+  float* y = m + m_floats;  // (kM, kM tw): one tile row of outputs
 #pragma omp for schedule(static)
   for (int64_t b = 0; b < g.blocks; ++b) {
     const int64_t t0 = g.block_begin(b), n = g.block_size(b);
-    input_transform_block(p, c_in, 0, c_in, g, t0, n, v);
+    input_transform_block(image, c_in, h, 0, c_in, map, g, t0, n, rows, v);
     for (int pos = 0; pos < kPositions; ++pos)
       gemm_serial(false, false, c_out, n, c_in, 1.f, u + pos * c_out * c_in, c_in, v + pos * c_in * n, n, 0.f,
                   m + pos * c_out * n, n);
-    for (int64_t co = 0; co < c_out; ++co) {
-      float* plane = out + co * g.out_h * g.out_w;
+    for (int64_t co = 0; co < c_out; ++co)
       for_tile_rows(g, t0, n, [&](int64_t i, int64_t ja, int64_t jb, int64_t offset) {
-        output_transform_row(m + co * n + offset, c_out * n, jb - ja, bias ? bias[co] : 0.f, y0, y1);
-        const int64_t x0 = 2 * ja, x1 = std::min(2 * jb, g.out_w);
-        std::memcpy(plane + 2 * i * g.out_w + x0, y0, (x1 - x0) * sizeof(float));
-        if (2 * i + 1 < g.out_h) std::memcpy(plane + (2 * i + 1) * g.out_w + x0, y1, (x1 - x0) * sizeof(float));
+        output_transform(m + co * n + offset, c_out * n, jb - ja, bias ? bias[co] : 0.f, y, row);
+        const int64_t x0 = kM * ja, x1 = std::min(kM * jb, g.out_w);
+        for (int r = 0; r < kM && kM * i + r < g.out_h; ++r) sink(co, kM * i + r, x0, x1, y + r * row);
       });
-    }
   }
 }
 
@@ -295,8 +420,7 @@ void winograd_forward(const float* x, const float* weight, const float* bias, co
                       const Conv2dOptions& opt, float* out) {
   const TileGrid g = make_grid(s.out_h, s.out_w);
   const PadMap map = make_pad_map(g, s.h, s.w, opt.padding, opt.padding_mode);
-  float* u = thread_scratch(1, static_cast<size_t>(kPositions * s.c_out * s.c_in));  // (16, C_out, C_in)
-  float* p = thread_scratch(2, static_cast<size_t>(s.c_in * g.plane()));             // (C_in, rows, cols)
+  float* u = thread_scratch(1, static_cast<size_t>(kPositions * s.c_out * s.c_in));  // (positions, C_out, C_in)
 #pragma omp parallel
   {
 #pragma omp for schedule(static)
@@ -304,24 +428,27 @@ void winograd_forward(const float* x, const float* weight, const float* bias, co
       for (int64_t ci = 0; ci < s.c_in; ++ci)
         weight_transform(weight + (co * s.c_in + ci) * 9, u + co * s.c_in + ci, s.c_out * s.c_in);
     for (int64_t n = 0; n < s.n; ++n) {
-#pragma omp for schedule(static)
-      for (int64_t c = 0; c < s.c_in; ++c)
-        pad_plane(x + (n * s.c_in + c) * s.hw, s.w, map, g.half(), p + c * g.plane());
-      valid_conv_blocks(p, s.c_in, u, s.c_out, g, bias, out + n * s.c_out * s.p);
+      float* y = out + n * s.c_out * s.p;
+      valid_conv_blocks(x + n * s.c_in * s.hw, s.c_in, s.h, map, u, s.c_out, g, bias,
+                        [&](int64_t co, int64_t a, int64_t x0, int64_t x1, const float* values) {
+                          std::memcpy(y + (co * s.out_h + a) * s.out_w + x0, values, (x1 - x0) * sizeof(float));
+                        });
     }
   }
 }
 
 void winograd_backward_input(const float* grad_out, const float* weight, const ConvSizes& s,
                              const Conv2dOptions& opt, float* grad_x) {
-  // The full convolution: dP (C_in, H + 2 pad, W + 2 pad) from dy padded by 2 zeros.
-  const int64_t hp = s.h + 2 * opt.padding, wp = s.w + 2 * opt.padding;
+  // The full convolution's output dP (C_in, H + 2 pad, W + 2 pad) from dy padded by 2 zeros.
+  const int64_t pad = opt.padding, hp = s.h + 2 * pad, wp = s.w + 2 * pad;
   const TileGrid g = make_grid(hp, wp);
   const PadMap map = make_pad_map(g, s.out_h, s.out_w, 2, PaddingMode::Zeros);
-  float* u = thread_scratch(1, static_cast<size_t>(kPositions * s.c_in * s.c_out));  // (16, C_in, C_out)
-  float* p = thread_scratch(2, static_cast<size_t>(s.c_out * g.plane()));            // (C_out, rows, cols)
-  float* dp = thread_scratch(4, static_cast<size_t>(s.c_in * hp * wp));              // (C_in, Hp, Wp)
-  const bool fold = opt.padding > 0 && opt.padding_mode != PaddingMode::Zeros;
+  float* u = thread_scratch(1, static_cast<size_t>(kPositions * s.c_in * s.c_out));  // (positions, C_in, C_out)
+  // dP's border (the padded positions), kept to fold into dx when the padding reads pixels:
+  // edge rows (C_in, 2 pad, Wp) and the edge columns of the other rows (C_in, H, 2 pad).
+  const bool fold = pad > 0 && opt.padding_mode != PaddingMode::Zeros;
+  std::vector<float> edge_rows(fold ? static_cast<size_t>(s.c_in * 2 * pad * wp) : 0);
+  std::vector<float> edge_cols(fold ? static_cast<size_t>(s.c_in * s.h * 2 * pad) : 0);
 #pragma omp parallel
   {
     // U of the kernels rotated by 180 degrees, as a (C_in, C_out) convolution.
@@ -334,26 +461,41 @@ void winograd_backward_input(const float* grad_out, const float* weight, const C
         weight_transform(rotated, u + ci * s.c_out + co, s.c_in * s.c_out);
       }
     for (int64_t n = 0; n < s.n; ++n) {
-#pragma omp for schedule(static)
-      for (int64_t c = 0; c < s.c_out; ++c)
-        pad_plane(grad_out + (n * s.c_out + c) * s.p, s.out_w, map, g.half(), p + c * g.plane());
-      valid_conv_blocks(p, s.c_out, u, s.c_in, g, nullptr, dp);
-      // Fold dP into dx: the interior, then each padded position onto its source pixel.
+      float* dx = grad_x + n * s.c_in * s.hw;
+      // Row a, columns [x0, x1) of dP for channel c: the interior into dx, the border aside.
+      auto sink = [&](int64_t c, int64_t a, int64_t x0, int64_t x1, const float* values) {
+        const bool edge_row = a < pad || a >= pad + s.h;
+        if (edge_row) {
+          if (fold) {
+            const int64_t e = a < pad ? a : a - s.h;  // 0 .. 2 pad - 1
+            std::memcpy(&edge_rows[(c * 2 * pad + e) * wp + x0], values, (x1 - x0) * sizeof(float));
+          }
+          return;
+        }
+        const int64_t i0 = std::max(x0, pad), i1 = std::min(x1, pad + s.w);
+        if (i1 > i0) std::memcpy(dx + (c * s.h + a - pad) * s.w + i0 - pad, values + i0 - x0, (i1 - i0) * sizeof(float));
+        if (!fold) return;
+        float* cols = &edge_cols[(c * s.h + a - pad) * 2 * pad];
+        for (int64_t b = x0; b < std::min(x1, pad); ++b) cols[b] = values[b - x0];
+        for (int64_t b = std::max(x0, pad + s.w); b < x1; ++b) cols[b - s.w] = values[b - x0];
+      };
+      valid_conv_blocks(grad_out + n * s.c_out * s.p, s.c_out, s.out_h, map, u, s.c_in, g, nullptr, sink);
+      if (!fold) continue;
+      // Each padded position adds to the pixel it was read from, row by row (a fixed order).
 #pragma omp for schedule(static)
       for (int64_t c = 0; c < s.c_in; ++c) {
-        const float* src = dp + c * hp * wp;
-        float* dx = grad_x + (n * s.c_in + c) * s.hw;
-        for (int64_t r = 0; r < s.h; ++r)
-          std::memcpy(dx + r * s.w, src + (r + opt.padding) * wp + opt.padding, s.w * sizeof(float));
-        if (!fold) continue;
+        float* plane = dx + c * s.hw;
         for (int64_t a = 0; a < hp; ++a) {
-          const bool edge_row = a < opt.padding || a >= opt.padding + s.h;
-          const int32_t sr = padded_source(a - opt.padding, s.h, opt.padding_mode);
-          for (int64_t b = 0; b < wp; ++b) {
-            if (!edge_row && b == opt.padding) b += s.w;  // skip the interior
-            if (b >= wp) break;
-            const int32_t sc = padded_source(b - opt.padding, s.w, opt.padding_mode);
-            dx[sr * s.w + sc] += src[a * wp + b];
+          const int32_t sr = padded_source(a - pad, s.h, opt.padding_mode);
+          if (a < pad || a >= pad + s.h) {  // a whole edge row
+            const float* values = &edge_rows[(c * 2 * pad + (a < pad ? a : a - s.h)) * wp];
+            for (int64_t b = 0; b < wp; ++b) plane[sr * s.w + padded_source(b - pad, s.w, opt.padding_mode)] += values[b];
+            continue;
+          }
+          const float* values = &edge_cols[(c * s.h + a - pad) * 2 * pad];  // the left, then the right edge
+          for (int64_t e = 0; e < 2 * pad; ++e) {
+            const int64_t b = e < pad ? e : e + s.w;
+            plane[sr * s.w + padded_source(b - pad, s.w, opt.padding_mode)] += values[e];
           }
         }
       }
@@ -365,41 +507,27 @@ void winograd_backward_weight(const float* grad_out, const float* x, const ConvS
                               const Conv2dOptions& opt, float* grad_w) {
   const TileGrid g = make_grid(s.out_h, s.out_w);
   const PadMap map = make_pad_map(g, s.h, s.w, opt.padding, opt.padding_mode);
-  float* du = thread_scratch(1, static_cast<size_t>(kPositions * s.c_out * s.c_in));  // (16, C_out, C_in)
-  float* p = thread_scratch(2, static_cast<size_t>(s.c_in * g.plane()));              // (C_in, rows, cols)
-  // One block's V (16, C_in, n) and dYt (16, C_out, n), shared by the threads.
-  float* v = thread_scratch(4, static_cast<size_t>(kPositions * s.c_in * g.block));
-  float* dyt = thread_scratch(5, static_cast<size_t>(kPositions * s.c_out * g.block + 4 * g.tw));
+  const PadMap dy_map = make_pad_map(g, s.out_h, s.out_w, 0, PaddingMode::Zeros);  // dY, zeros past it
+  float* du = thread_scratch(1, static_cast<size_t>(kPositions * s.c_out * s.c_in));  // (positions, C_out, C_in)
+  // One block's V (positions, C_in, n) and dYt (positions, C_out, n), shared by the threads.
+  float* v = thread_scratch(0, static_cast<size_t>(kPositions * s.c_in * g.block));
+  float* dyt = thread_scratch(3, static_cast<size_t>(kPositions * s.c_out * g.block));
 #pragma omp parallel
   {
-    std::vector<float> rows(static_cast<size_t>(4 * g.tw));  // one tile row of dY, deinterleaved
-    float *e0 = rows.data(), *o0 = e0 + g.tw, *e1 = o0 + g.tw, *o1 = e1 + g.tw;
+    float* rows = thread_scratch(2, rows_floats(g));
     for (int64_t n = 0; n < s.n; ++n) {
-#pragma omp for schedule(static)
-      for (int64_t c = 0; c < s.c_in; ++c)
-        pad_plane(x + (n * s.c_in + c) * s.hw, s.w, map, g.half(), p + c * g.plane());
+      const float* image = x + n * s.c_in * s.hw;
       const float* dy = grad_out + n * s.c_out * s.p;
       for (int64_t b = 0; b < g.blocks; ++b) {
         const int64_t t0 = g.block_begin(b), nb = g.block_size(b);
 #pragma omp for schedule(static) nowait
-        for (int64_t c = 0; c < s.c_in; ++c) input_transform_block(p, s.c_in, c, c + 1, g, t0, nb, v);
+        for (int64_t c = 0; c < s.c_in; ++c) input_transform_block(image, s.c_in, s.h, c, c + 1, map, g, t0, nb, rows, v);
 #pragma omp for schedule(static)
-        for (int64_t co = 0; co < s.c_out; ++co) {
-          const float* plane = dy + co * s.p;
+        for (int64_t co = 0; co < s.c_out; ++co)
           for_tile_rows(g, t0, nb, [&](int64_t i, int64_t ja, int64_t jb, int64_t offset) {
-            // Rows 2i and 2i + 1 of dY, split into even and odd columns, zero past the output.
-            for (int r = 0; r < 2; ++r) {
-              float* e = r == 0 ? e0 : e1;
-              float* o = r == 0 ? o0 : o1;
-              const int64_t y = 2 * i + r;
-              for (int64_t j = ja; j < jb; ++j) {
-                e[j] = y < s.out_h ? plane[y * s.out_w + 2 * j] : 0.f;
-                o[j] = y < s.out_h && 2 * j + 1 < s.out_w ? plane[y * s.out_w + 2 * j + 1] : 0.f;
-              }
-            }
-            grad_transform_row(e0, o0, e1, o1, ja, jb, dyt + co * nb + offset, s.c_out * nb);
+            gather_rows(dy + co * s.p, dy_map, kM * i, kM, ja, jb, g.stride, rows);
+            grad_transform(rows, g.stride, ja, jb, dyt + co * nb + offset, s.c_out * nb);
           });
-        }
         // dU[pos] += dYt[pos] V[pos]^T: each position summed by one thread, blocks in order.
         const float beta = n == 0 && b == 0 ? 0.f : 1.f;
 #pragma omp for schedule(static)
@@ -409,8 +537,7 @@ void winograd_backward_weight(const float* grad_out, const float* x, const ConvS
       }
     }
 #pragma omp for schedule(static)
-    for (int64_t k = 0; k < s.c_out * s.c_in; ++k)
-      weight_grad_transform(du + k, s.c_out * s.c_in, grad_w + k * 9);
+    for (int64_t k = 0; k < s.c_out * s.c_in; ++k) weight_grad_transform(du + k, s.c_out * s.c_in, grad_w + k * 9);
   }
 }
 
