@@ -8,6 +8,7 @@
 // skip net or a Transformer generator of nn/vit.h) on the fixed noise input, mse_loss against a
 // fixed target, backward, Adam step. On CUDA the clock is read after a synchronize, so a time
 // covers the whole iteration's GPU work.
+#include <omp.h>
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -27,6 +28,7 @@
 #include "nn/skip.h"
 #include "nn/vit.h"
 #include "optim/adam.h"
+#include "tensor/conv2d.h"
 #include "tensor/cpu/gemm.h"
 #include "tensor/cpu/winograd.h"
 
@@ -65,6 +67,10 @@ const char* kUsage =
     "                    dip's defaults: window 100, checked every 10 iterations), alternating with\n"
     "                    plain ones in the same run; adds stop_median_ms, signal_ms (the signals'\n"
     "                    own cost per iteration, timed alone) and signal_pct (its share of an iteration)\n"
+    "  --peak            instead of training: the CPU's FP32 FMA peak (a multiply-add loop on\n"
+    "                    every thread), the GEMMs of the convolutions at the skip net's 128x128\n"
+    "                    shapes against it, and the 3x3 convolution's effective rate (direct-\n"
+    "                    convolution flops per second, which Winograd can take past the peak)\n"
     "  --profile         after the timing, one more iteration under the op profiler\n"
     "                    (autograd/profiler.h): every op in forward order with its output shape,\n"
     "                    forward and backward ms, GFLOP/s (conv2d, matmul) and share of the\n"
@@ -86,6 +92,7 @@ struct Args {
   std::string precision;  // "fp32", "tf32" or empty: the device's default
   std::string stop;       // "wmv", "emv" or empty: time the stopping signals too
   bool profile = false;   // print the op profile of one more iteration
+  bool peak = false;      // measure the CPU's FMA peak and the GEMMs against it instead
   std::string conv = "auto";  // CPU convolutions: "auto" (Winograd where it applies) or "im2col"
   // Transformer options (--patch, --width, ...), exactly as dip takes them (apps/lib/vit_options.h).
   std::vector<std::string> vit_argv;
@@ -139,6 +146,10 @@ Args parse_args(int argc, char** argv) {
     }
     if (flag == "--profile") {
       a.profile = true;
+      continue;
+    }
+    if (flag == "--peak") {
+      a.peak = true;
       continue;
     }
     if (const apps::OptionSpec* spec = vit_spec(flag)) {
@@ -353,11 +364,100 @@ int run(const Args& args) {
   return 0;
 }
 
+// Seconds of the fastest of `repeats` calls of f (after one warm-up call).
+template <class F>
+double best_seconds(int repeats, F f) {
+  f();
+  double best = 1e30;
+  for (int r = 0; r < repeats; ++r) {
+    const auto t0 = std::chrono::steady_clock::now();
+    f();
+    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  return best;
+}
+
+// dip-bench --peak: one JSON line with the machine's FP32 FMA peak on the kernels' threads, the
+// convolution GEMMs' rates and their share of it, and the 3x3 convolution's effective rate.
+int run_peak(const Args& args) {
+  if (args.threads > 0) cpu::set_num_threads(args.threads);
+  const int threads = cpu::num_threads();
+  // The peak: every thread runs the multiply-add loop at once.
+  constexpr int64_t kRounds = 20'000'000;
+  double flops = 0;
+  const double fma_s = best_seconds(3, [&] {
+    double total = 0;
+#pragma omp parallel reduction(+ : total)
+    total += cpu::fma_flops(kRounds, 1.f);
+    flops = total;
+  });
+  const double peak = flops / fma_s / 1e9;
+
+  // The GEMMs: each thread multiplies its own matrices (as the convolutions' threads do), the
+  // shapes of the skip net's decoder convolution at 128x128 (132 -> 128 channels):
+  //   im2col    out block (128, 1024) = W (128, 1188) * columns (1188, 1024)
+  //   winograd  M[pos] (128, 128)     = U[pos] (128, 132) * V[pos] (132, 128), one tile block
+  struct Shape3 {
+    const char* name;
+    int64_t m, n, k;
+  };
+  const Shape3 shapes[] = {{"im2col", 128, 1024, 1188}, {"winograd", 128, 128, 132}};
+  std::string gemm_fields;
+  for (const Shape3& sh : shapes) {
+    std::vector<std::vector<float>> a(threads), b(threads), c(threads);
+    for (int t = 0; t < threads; ++t) {
+      a[t].assign(size_t(sh.m * sh.k), 0.01f);
+      b[t].assign(size_t(sh.k * sh.n), 0.02f);
+      c[t].assign(size_t(sh.m * sh.n), 0.f);
+    }
+    const int reps = std::max<int64_t>(1, int64_t(2e8) / (sh.m * sh.n * sh.k));  // ~0.2 G multiply-adds
+    const double s = best_seconds(5, [&] {
+#pragma omp parallel num_threads(threads)
+      {
+        const int t = omp_get_thread_num();
+        for (int r = 0; r < reps; ++r)
+          cpu::gemm_serial(false, false, sh.m, sh.n, sh.k, 1.f, a[t].data(), sh.k, b[t].data(), sh.n, 0.f,
+                           c[t].data(), sh.n);
+      }
+    });
+    const double gf = 2.0 * sh.m * sh.n * sh.k * reps * threads / s / 1e9;
+    char buf[160];
+    std::snprintf(buf, sizeof buf, ",\"gemm_%s_gflops\":%.1f,\"gemm_%s_pct_peak\":%.1f", sh.name, gf, sh.name,
+                  100.0 * gf / peak);
+    gemm_fields += buf;
+  }
+
+  // The convolution itself (forward, 132 -> 128 channels, 3x3, reflection padding, 128x128):
+  // direct-convolution flops per second, with the CPU's choice of algorithm and with im2col.
+  Rng rng(0);
+  const Tensor x = Tensor::uniform({1, 132, 128, 128}, -1.f, 1.f, rng);
+  const Tensor w = Tensor::uniform({128, 132, 3, 3}, -0.1f, 0.1f, rng), bias = Tensor::zeros({128});
+  Conv2dOptions opt;
+  opt.padding = 1;
+  opt.padding_mode = PaddingMode::Reflect;
+  const double conv_flops = 2.0 * 128 * 132 * 9 * 128 * 128;
+  std::string conv_fields;
+  for (bool winograd : {false, true}) {
+    cpu::set_winograd_enabled(winograd);
+    const double s = best_seconds(5, [&] { conv2d_forward(x, w, bias, opt); });
+    char buf[160];
+    std::snprintf(buf, sizeof buf, ",\"conv3x3_%s_gflops\":%.1f,\"conv3x3_%s_pct_peak\":%.1f",
+                  winograd ? "winograd" : "im2col", conv_flops / s / 1e9, winograd ? "winograd" : "im2col",
+                  100.0 * conv_flops / s / 1e9 / peak);
+    conv_fields += buf;
+  }
+  cpu::set_winograd_enabled(args.conv == "auto");
+  std::printf("{\"peak\":true,\"threads\":%d,\"variant\":\"%s\",\"fma_peak_gflops\":%.1f%s%s}\n", threads,
+              cpu::gemm_variant(), peak, gemm_fields.c_str(), conv_fields.c_str());
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   const Args args = parse_args(argc, argv);
   try {
+    if (args.peak) return run_peak(args);
     return run(args);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "dip-bench: error: %s\n", e.what());

@@ -121,7 +121,7 @@ TEST_CASE("winograd: only stride-1 3x3 convolutions with enough channels and pix
   CHECK_FALSE(applies({1, 128, 64, 64}, {128, 128, 1, 1}, 1, 1));  // 1x1
   CHECK_FALSE(applies({1, 128, 64, 64}, {128, 64, 3, 3}, 1, 2));   // groups
   CHECK_FALSE(applies({1, 4, 64, 64}, {128, 4, 3, 3}, 1, 1));      // too few input channels
-  CHECK_FALSE(applies({1, 128, 32, 32}, {128, 128, 3, 3}, 1, 1));  // too few pixels
+  CHECK_FALSE(applies({1, 128, 16, 16}, {128, 128, 3, 3}, 1, 1));  // too few pixels
 }
 
 TEST_CASE("winograd: results do not depend on the number of threads") {

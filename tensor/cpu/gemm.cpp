@@ -9,9 +9,9 @@ namespace dip::cpu {
 #define DIP_GEMM_SIGNATURE                                                                        \
   void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, \
             int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc)
-namespace baseline { DIP_GEMM_SIGNATURE; }
-namespace avx2 { DIP_GEMM_SIGNATURE; }
-namespace avx512 { DIP_GEMM_SIGNATURE; }
+namespace baseline { DIP_GEMM_SIGNATURE; double fma_flops(int64_t, float); }
+namespace avx2 { DIP_GEMM_SIGNATURE; double fma_flops(int64_t, float); }
+namespace avx512 { DIP_GEMM_SIGNATURE; double fma_flops(int64_t, float); }
 
 namespace {
 
@@ -20,15 +20,16 @@ using GemmFn = decltype(&baseline::gemm);
 struct Chosen {
   GemmFn fn;
   const char* name;
+  double (*fma)(int64_t, float);
 };
 
 Chosen choose() {
   __builtin_cpu_init();
   if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
       __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw"))
-    return {&avx512::gemm, "avx512"};
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return {&avx2::gemm, "avx2"};
-  return {&baseline::gemm, "baseline"};
+    return {&avx512::gemm, "avx512", &avx512::fma_flops};
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return {&avx2::gemm, "avx2", &avx2::fma_flops};
+  return {&baseline::gemm, "baseline", &baseline::fma_flops};
 }
 
 const Chosen& chosen() {
@@ -97,6 +98,8 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alp
 }
 
 const char* gemm_variant() { return chosen().name; }
+
+double fma_flops(int64_t iterations, float seed) { return chosen().fma(iterations, seed); }
 
 void set_num_threads(int n) {
   if (n <= 0) n = omp_get_num_procs();

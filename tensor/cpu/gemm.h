@@ -27,6 +27,11 @@ void gemm_serial(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, fl
 // "avx512", "avx2" or "baseline": the variant gemm() uses on this CPU.
 const char* gemm_variant();
 
+// For measuring the machine's arithmetic peak (dip-bench --peak): runs `iterations` rounds of
+// independent vector multiply-adds in gemm_variant()'s width on the calling thread and returns the
+// floating-point operations done; flops / seconds is one core's FP32 FMA peak.
+double fma_flops(int64_t iterations, float seed);
+
 // Threads used by the CPU kernels (OpenMP); 0 means all cores. No CPU kernel's result depends on it.
 void set_num_threads(int n);
 int num_threads();

@@ -7,7 +7,7 @@
 namespace dip::cpu {
 
 // The calling thread's buffer number `slot` (0 .. kScratchSlots - 1), of at least `count` floats,
-// 64-byte aligned. Its contents are undefined. A kernel that needs several buffers at once takes
+// page-aligned. Its contents are undefined. A kernel that needs several buffers at once takes
 // one slot for each.
 constexpr int kScratchSlots = 6;
 float* thread_scratch(int slot, size_t count);

@@ -100,9 +100,11 @@ constexpr int kLanes = 8;            // tiles per vector
 constexpr int64_t kMaxBlockTiles = 128;
 constexpr int64_t kMinBlockTiles = 32;
 constexpr int64_t kBlocksWanted = 8;
-// Smallest convolution worth the transforms (see winograd_applies).
+// Smallest convolution worth the transforms. Measured (2 threads, AVX2, 128 -> 128 channels, forward
+// + both backward kernels, im2col -> Winograd): 64x64 23.9 -> 11.7 ms, 32x32 6.63 -> 5.11 ms, but
+// 16x16 1.75 -> 2.84 ms (too few tiles to amortise the transforms).
 constexpr int64_t kMinChannels = 16;
-constexpr int64_t kMinOutputPixels = 2048;
+constexpr int64_t kMinOutputPixels = 1024;
 
 using Vec = float __attribute__((vector_size(4 * kLanes)));
 
@@ -230,6 +232,18 @@ DIP_INLINE void deinterleave4(const float* p, float* out, int64_t stride) {
   store(out + 3 * stride, __builtin_shuffle(o01, o23, odd), kLanes);   // phase 3
 }
 
+// The inverse: out[4 l + q] = x[q][l] for the 32 floats of 8 tiles' 4 columns.
+DIP_INLINE void interleave4(const Vec* x, float* out) {
+  using Mask = int __attribute__((vector_size(4 * kLanes)));
+  const Mask lo{0, 8, 1, 9, 2, 10, 3, 11}, hi{4, 12, 5, 13, 6, 14, 7, 15};
+  const Vec a = __builtin_shuffle(x[0], x[2], lo), b = __builtin_shuffle(x[0], x[2], hi);
+  const Vec c = __builtin_shuffle(x[1], x[3], lo), d = __builtin_shuffle(x[1], x[3], hi);
+  store(out, __builtin_shuffle(a, c, lo), kLanes);        // tiles 0, 1
+  store(out + 8, __builtin_shuffle(a, c, hi), kLanes);    // tiles 2, 3
+  store(out + 16, __builtin_shuffle(b, d, lo), kLanes);   // tiles 4, 5
+  store(out + 24, __builtin_shuffle(b, d, hi), kLanes);   // tiles 6, 7
+}
+
 // Gathers `rows` rows of the padded view of `plane` from row a0 on, for tiles j in [ja, jb) (and the
 // slack of the last vector), in phases: row r, phase q, entry k is column m k + q, at
 // out[(r * kM + q) * stride + k].
@@ -302,13 +316,24 @@ void output_transform(const float* m, int64_t pos_stride, int64_t n, float bias,
     static_for<kM>([&](auto r) __attribute__((always_inline)) {
       for (int c = 0; c < kA; ++c) u[r][c] = combine<F::AT, r>([&](int k) __attribute__((always_inline)) { return s[k][c]; });
     });
-    for (int r = 0; r < kM; ++r)
+    for (int r = 0; r < kM; ++r) {
+      Vec yv[kM];
       static_for<kM>([&](auto c) __attribute__((always_inline)) {  // (A^T M) A
-        float lanes[kLanes];
-        const Vec yv = combine<F::AT, c>([&](int k) __attribute__((always_inline)) { return u[r][k]; }) + bias;
-        std::memcpy(lanes, &yv, sizeof yv);
-        for (int l = 0; l < count; ++l) y[r * row + kM * (t + l) + c] = lanes[l];
+        yv[c] = combine<F::AT, c>([&](int k) __attribute__((always_inline)) { return u[r][k]; }) + bias;
       });
+      float* dst = y + r * row + kM * t;
+      if constexpr (kM == 4) {
+        if (count == kLanes) {
+          interleave4(yv, dst);
+          continue;
+        }
+      }
+      for (int c = 0; c < kM; ++c) {
+        float lanes[kLanes];
+        std::memcpy(lanes, &yv[c], sizeof lanes);
+        for (int l = 0; l < count; ++l) dst[kM * l + c] = lanes[l];
+      }
+    }
   }
 }
 
@@ -333,31 +358,33 @@ void grad_transform(const float* rows, int64_t stride, int64_t ja, int64_t jb, f
   }
 }
 
-// U = G g G^T of one 3x3 kernel g (row-major); position pos to u[pos * pos_stride].
-void weight_transform(const float* g, float* u, int64_t pos_stride) {
-  float t[kA][3];  // G g
-  for (int r = 0; r < kA; ++r)
-    for (int c = 0; c < 3; ++c) t[r][c] = F::G[r][0] * g[c] + F::G[r][1] * g[3 + c] + F::G[r][2] * g[6 + c];
-  for (int r = 0; r < kA; ++r)  // (G g) G^T
-    for (int c = 0; c < kA; ++c)
-      u[(r * kA + c) * pos_stride] = t[r][0] * F::G[c][0] + t[r][1] * F::G[c][1] + t[r][2] * F::G[c][2];
+// The weight transforms as one matrix: U = G g G^T, entry (r, c), is sum over (i, j) of
+// G[r][i] G[c][j] g[i][j], so for all kernels at once U (positions, kernels) = K (positions, 9) *
+// g^T (9, kernels), and dW = G^T dU G is dW (kernels, 9) = dU^T (kernels, positions) * K — two GEMMs.
+struct KernelTransform {
+  float k[kPositions][9];
+};
+const KernelTransform& kernel_transform() {
+  static const KernelTransform t = [] {
+    KernelTransform m{};
+    for (int r = 0; r < kA; ++r)
+      for (int c = 0; c < kA; ++c)
+        for (int i = 0; i < 3; ++i)
+          for (int j = 0; j < 3; ++j) m.k[r * kA + c][3 * i + j] = float(double(F::G[r][i]) * double(F::G[c][j]));
+    return m;
+  }();
+  return t;
 }
 
-// dW = G^T dU G of one kernel: dU's position pos at du[pos * pos_stride]; dw 3x3 row-major.
-void weight_grad_transform(const float* du, int64_t pos_stride, float* dw) {
-  float t[3][kA];  // G^T dU
-  for (int r = 0; r < 3; ++r)
-    for (int c = 0; c < kA; ++c) {
-      float acc = 0.f;
-      for (int k = 0; k < kA; ++k) acc += F::G[k][r] * du[(k * kA + c) * pos_stride];
-      t[r][c] = acc;
-    }
-  for (int r = 0; r < 3; ++r)  // (G^T dU) G
-    for (int c = 0; c < 3; ++c) {
-      float acc = 0.f;
-      for (int k = 0; k < kA; ++k) acc += t[r][k] * F::G[k][c];
-      dw[3 * r + c] = acc;
-    }
+// u (positions, kernels) = the transforms of `kernels` 3x3 kernels g (kernels, 9). Call outside a
+// parallel region (gemm threads itself, in tiles fixed by the sizes).
+void weight_transform(const float* g, int64_t kernels, float* u) {
+  gemm(false, true, kPositions, kernels, 9, 1.f, &kernel_transform().k[0][0], 9, g, 9, 0.f, u, kernels);
+}
+
+// dw (kernels, 9) = the kernel gradients from du (positions, kernels).
+void weight_grad_transform(const float* du, int64_t kernels, float* dw) {
+  gemm(true, false, kernels, 9, kPositions, 1.f, du, kernels, &kernel_transform().k[0][0], 9, 0.f, dw, 9);
 }
 
 // Floats of one thread's gathered rows: kA rows of kM phases.
@@ -421,12 +448,9 @@ void winograd_forward(const float* x, const float* weight, const float* bias, co
   const TileGrid g = make_grid(s.out_h, s.out_w);
   const PadMap map = make_pad_map(g, s.h, s.w, opt.padding, opt.padding_mode);
   float* u = thread_scratch(1, static_cast<size_t>(kPositions * s.c_out * s.c_in));  // (positions, C_out, C_in)
+  weight_transform(weight, s.c_out * s.c_in, u);
 #pragma omp parallel
   {
-#pragma omp for schedule(static)
-    for (int64_t co = 0; co < s.c_out; ++co)
-      for (int64_t ci = 0; ci < s.c_in; ++ci)
-        weight_transform(weight + (co * s.c_in + ci) * 9, u + co * s.c_in + ci, s.c_out * s.c_in);
     for (int64_t n = 0; n < s.n; ++n) {
       float* y = out + n * s.c_out * s.p;
       valid_conv_blocks(x + n * s.c_in * s.hw, s.c_in, s.h, map, u, s.c_out, g, bias,
@@ -449,17 +473,15 @@ void winograd_backward_input(const float* grad_out, const float* weight, const C
   const bool fold = pad > 0 && opt.padding_mode != PaddingMode::Zeros;
   std::vector<float> edge_rows(fold ? static_cast<size_t>(s.c_in * 2 * pad * wp) : 0);
   std::vector<float> edge_cols(fold ? static_cast<size_t>(s.c_in * s.h * 2 * pad) : 0);
+  // U of the kernels rotated by 180 degrees, as a (C_in, C_out) convolution.
+  float* rotated = thread_scratch(2, static_cast<size_t>(s.c_in * s.c_out * 9));  // (C_in, C_out, 3, 3)
+#pragma omp parallel for schedule(static)
+  for (int64_t ci = 0; ci < s.c_in; ++ci)
+    for (int64_t co = 0; co < s.c_out; ++co)
+      for (int e = 0; e < 9; ++e) rotated[(ci * s.c_out + co) * 9 + e] = weight[(co * s.c_in + ci) * 9 + 8 - e];
+  weight_transform(rotated, s.c_in * s.c_out, u);
 #pragma omp parallel
   {
-    // U of the kernels rotated by 180 degrees, as a (C_in, C_out) convolution.
-#pragma omp for schedule(static)
-    for (int64_t ci = 0; ci < s.c_in; ++ci)
-      for (int64_t co = 0; co < s.c_out; ++co) {
-        const float* k = weight + (co * s.c_in + ci) * 9;
-        float rotated[9];
-        for (int e = 0; e < 9; ++e) rotated[e] = k[8 - e];
-        weight_transform(rotated, u + ci * s.c_out + co, s.c_in * s.c_out);
-      }
     for (int64_t n = 0; n < s.n; ++n) {
       float* dx = grad_x + n * s.c_in * s.hw;
       // Row a, columns [x0, x1) of dP for channel c: the interior into dx, the border aside.
@@ -536,9 +558,8 @@ void winograd_backward_weight(const float* grad_out, const float* x, const ConvS
                       nb, beta, du + pos * s.c_out * s.c_in, s.c_in);
       }
     }
-#pragma omp for schedule(static)
-    for (int64_t k = 0; k < s.c_out * s.c_in; ++k) weight_grad_transform(du + k, s.c_out * s.c_in, grad_w + k * 9);
   }
+  weight_grad_transform(du, s.c_out * s.c_in, grad_w);
 }
 
 }  // namespace dip::cpu
