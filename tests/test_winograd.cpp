@@ -10,12 +10,14 @@
 #include <string>
 #include <vector>
 
+#include "autograd/functions.h"
 #include "tensor/conv2d.h"
 #include "tensor/cpu/gemm.h"
 #include "tensor/cpu/winograd.h"
 #include "tests/gradcheck.h"
 
 using namespace dip;
+using dip::test::check_gradients;
 using dip::test::random_tensor;
 
 namespace {
@@ -142,4 +144,20 @@ TEST_CASE("winograd: results do not depend on the number of threads") {
   cpu::set_num_threads(saved);
   CHECK(runs[0] == runs[1]);
   CHECK(runs[0] == runs[2]);
+}
+
+TEST_CASE("winograd: finite-difference gradient checks of conv2d through the Winograd path") {
+  // The autograd conv2d on sizes that take Winograd, every padding mode, with bias: the analytic
+  // gradients (Winograd backward kernels) against central differences of the Winograd forward.
+  for (PaddingMode mode : {PaddingMode::Zeros, PaddingMode::Reflect, PaddingMode::Replicate}) {
+    Conv2dOptions opt;
+    opt.padding = 1;
+    opt.padding_mode = mode;
+    const Shape xs{1, 16, 33, 32}, ws{16, 16, 3, 3};
+    REQUIRE(cpu::winograd_applies(conv2d_sizes(xs, ws, opt), opt));
+    check_gradients(
+        std::string("winograd conv2d, padding mode ") + std::to_string(int(mode)),
+        [opt](const std::vector<Variable>& v) { return conv2d(v[0], v[1], v[2], opt); },
+        {random_tensor(xs, 11), random_tensor(ws, 12, -0.2f, 0.2f), random_tensor({16}, 13)});
+  }
 }
