@@ -159,6 +159,20 @@ DIP_INLINE Vec combine(X x) {
   return acc;
 }
 
+// The transforms' common shape: (L X L^T)[p][q] for a constant P x Q matrix L and a Q x Q tile X
+// of vectors, computed as T = L X, then T L^T; emit(p, q, value) receives each entry.
+template <const auto& L, int P, int Q, class Emit>
+DIP_INLINE void sandwich(const Vec (&x)[Q][Q], Emit emit) {
+  Vec t[P][Q];  // L X
+  static_for<P>([&](auto p) __attribute__((always_inline)) {
+    for (int c = 0; c < Q; ++c) t[p][c] = combine<L, p>([&](int k) __attribute__((always_inline)) { return x[k][c]; });
+  });
+  for (int p = 0; p < P; ++p)  // (L X) L^T
+    static_for<P>([&](auto q) __attribute__((always_inline)) {
+      emit(p, q, combine<L, q>([&](int k) __attribute__((always_inline)) { return t[p][k]; }));
+    });
+}
+
 // The m x m output tiles of a valid 3x3 convolution with an (out_h, out_w) output, in row-major
 // order, cut into blocks of consecutive tiles.
 struct TileGrid {
@@ -292,45 +306,33 @@ void input_transform(const float* rows, int64_t stride, int64_t ja, int64_t jb, 
     Vec d[kA][kA];
     for (int r = 0; r < kA; ++r)
       for (int c = 0; c < kA; ++c) d[r][c] = load(rows + (r * kM + c % kM) * stride + j + c / kM);
-    Vec t[kA][kA];  // B^T d
-    static_for<kA>([&](auto r) __attribute__((always_inline)) {
-      for (int c = 0; c < kA; ++c) t[r][c] = combine<F::BT, r>([&](int k) __attribute__((always_inline)) { return d[k][c]; });
+    sandwich<F::BT, kA, kA>(d, [&](int p, int q, Vec value) __attribute__((always_inline)) {
+      store(v + (p * kA + q) * pos_stride + (j - ja), value, count);
     });
-    for (int r = 0; r < kA; ++r)  // (B^T d) B
-      static_for<kA>([&](auto c) __attribute__((always_inline)) {
-        store(v + (r * kA + c) * pos_stride + (j - ja),
-              combine<F::BT, c>([&](int k) __attribute__((always_inline)) { return t[r][k]; }), count);
-      });
   }
 }
 
 // Y = A^T M A + bias for n tiles of one tile row: position pos of tile t is m[pos * pos_stride + t]
-// (readable up to a vector past n); output row r of tile t goes to y[r * row + kM t .. + kM).
+// (readable up to a vector past n); output row r of tile t goes to out[r * row + kM t .. + kM).
 DIP_VECTOR_CLONES
-void output_transform(const float* m, int64_t pos_stride, int64_t n, float bias, float* y, int64_t row) {
+void output_transform(const float* m, int64_t pos_stride, int64_t n, float bias, float* out, int64_t row) {
   for (int64_t t = 0; t < n; t += kLanes) {
     const int count = static_cast<int>(std::min<int64_t>(kLanes, n - t));
     Vec s[kA][kA];
     for (int pos = 0; pos < kPositions; ++pos) s[pos / kA][pos % kA] = load(m + pos * pos_stride + t);
-    Vec u[kM][kA];  // A^T M
-    static_for<kM>([&](auto r) __attribute__((always_inline)) {
-      for (int c = 0; c < kA; ++c) u[r][c] = combine<F::AT, r>([&](int k) __attribute__((always_inline)) { return s[k][c]; });
-    });
+    Vec y[kM][kM];
+    sandwich<F::AT, kM, kA>(s, [&](int p, int q, Vec value) __attribute__((always_inline)) { y[p][q] = value + bias; });
     for (int r = 0; r < kM; ++r) {
-      Vec yv[kM];
-      static_for<kM>([&](auto c) __attribute__((always_inline)) {  // (A^T M) A
-        yv[c] = combine<F::AT, c>([&](int k) __attribute__((always_inline)) { return u[r][k]; }) + bias;
-      });
-      float* dst = y + r * row + kM * t;
+      float* dst = out + r * row + kM * t;
       if constexpr (kM == 4) {
         if (count == kLanes) {
-          interleave4(yv, dst);
+          interleave4(y[r], dst);
           continue;
         }
       }
       for (int c = 0; c < kM; ++c) {
         float lanes[kLanes];
-        std::memcpy(lanes, &yv[c], sizeof lanes);
+        std::memcpy(lanes, &y[r][c], sizeof lanes);
         for (int l = 0; l < count; ++l) dst[kM * l + c] = lanes[l];
       }
     }
@@ -346,15 +348,9 @@ void grad_transform(const float* rows, int64_t stride, int64_t ja, int64_t jb, f
     Vec dy[kM][kM];
     for (int r = 0; r < kM; ++r)
       for (int c = 0; c < kM; ++c) dy[r][c] = load(rows + (r * kM + c) * stride + j);
-    Vec t[kA][kM];  // A dY
-    static_for<kA>([&](auto p) __attribute__((always_inline)) {
-      for (int c = 0; c < kM; ++c) t[p][c] = combine<F::A, p>([&](int k) __attribute__((always_inline)) { return dy[k][c]; });
+    sandwich<F::A, kA, kM>(dy, [&](int p, int q, Vec value) __attribute__((always_inline)) {
+      store(v + (p * kA + q) * pos_stride + (j - ja), value, count);
     });
-    for (int p = 0; p < kA; ++p)  // (A dY) A^T
-      static_for<kA>([&](auto q) __attribute__((always_inline)) {
-        store(v + (p * kA + q) * pos_stride + (j - ja),
-              combine<F::A, q>([&](int k) __attribute__((always_inline)) { return t[p][k]; }), count);
-      });
   }
 }
 
