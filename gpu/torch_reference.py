@@ -15,6 +15,10 @@ residual; LN -> Linear(D, R*D) -> GELU (exact erf) -> Linear(R*D, D), residual),
 Linear(D, 3*p*p) -> unpatchify -> sigmoid; Adam(lr=1e-3). --patch/--width/--depth/--heads/--mlp-ratio
 as dip-bench's (defaults 8, 256, 6, 8, 4). The parameter count printed must equal dip-bench's.
 
+--net vit-na: the multi-scale generator with 7x7 neighbourhood attention of nn/vit.h ("vit-na") with its
+defaults, 731,155 parameters as dip-bench's; PyTorch has no neighbourhood-attention op, so the windows
+are gathered with index tensors (exact, the plain way without NATTEN); Adam(lr=3e-3).
+
 On CUDA, --precision tf32 (the default) allows TF32 for convolutions and matmuls (PyTorch's default for
 cuDNN convolutions); --precision fp32 turns it off for both.
 
@@ -29,6 +33,7 @@ caching allocator reports as its peak) on CUDA, the process's peak resident set 
   python3 gpu/torch_reference.py --sizes 256 512 [--iters 20] [--warmup 10]
   python3 gpu/torch_reference.py --net vit --sizes 512 [--precision fp32]
   python3 gpu/torch_reference.py --net vit --device cpu --threads 2 --sizes 128
+  python3 gpu/torch_reference.py --net vit-na --device cpu --threads 2 --sizes 128
 """
 import argparse
 import resource
@@ -174,11 +179,113 @@ class ViT(nn.Module):
         return torch.sigmoid(img)
 
 
+def neighborhood_indices(gh, gw, k):
+    """For NAT's clamped k x k windows on a (gh, gw) grid (tensor/neighborhood_attention.h): the key
+    token of each (query, window entry), (T, W), and its relative-position-bias index into the
+    flattened (2k-1)^2 table, (T, W)."""
+    def start(i, size):
+        span = min(k, size)
+        return min(max(i - k // 2, 0), size - span)
+    kh, kw, side = min(k, gh), min(k, gw), 2 * k - 1
+    keys, rel = [], []
+    for i in range(gh):
+        for j in range(gw):
+            si, sj = start(i, gh), start(j, gw)
+            keys.append([(si + a) * gw + sj + b for a in range(kh) for b in range(kw)])
+            rel.append([(si + a - i + k - 1) * side + (sj + b - j + k - 1) for a in range(kh) for b in range(kw)])
+    return torch.tensor(keys), torch.tensor(rel)
+
+
+class NeighborhoodBlock(nn.Module):
+    """Pre-norm Transformer block with neighbourhood attention (nn/neighborhood_attention.h): each
+    token attends to the k x k tokens of its clamped window, plus a learned relative position bias
+    (H, 2k-1, 2k-1). PyTorch has no neighbourhood-attention op, so the windows are gathered: the
+    plain way to write it without NATTEN."""
+
+    def __init__(self, dim, heads, mlp_ratio, gh, gw, k):
+        super().__init__()
+        self.heads = heads
+        self.norm1 = nn.LayerNorm(dim)
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.rpb = nn.Parameter(torch.zeros(heads, 2 * k - 1, 2 * k - 1))
+        self.proj = nn.Linear(dim, dim)
+        self.norm2 = nn.LayerNorm(dim)
+        self.fc1 = nn.Linear(dim, mlp_ratio * dim)
+        self.fc2 = nn.Linear(mlp_ratio * dim, dim)
+        keys, rel = neighborhood_indices(gh, gw, k)
+        self.register_buffer("keys", keys, persistent=False)
+        self.register_buffer("rel", rel, persistent=False)
+
+    def forward(self, x):  # (N, T, D)
+        n, t, d = x.shape
+        h = self.heads
+        qkv = self.qkv(self.norm1(x)).reshape(n, t, 3, h, d // h).permute(2, 0, 3, 1, 4)  # 3 x (N, H, T, d)
+        q, k, v = qkv[0] * (d // h) ** -0.5, qkv[1], qkv[2]
+        kw, vw = k[:, :, self.keys], v[:, :, self.keys]  # (N, H, T, W, d)
+        bias = self.rpb.reshape(h, -1)[:, self.rel]       # (H, T, W)
+        p = torch.softmax((q.unsqueeze(3) * kw).sum(-1) + bias, dim=-1)  # (N, H, T, W)
+        o = (p.unsqueeze(-1) * vw).sum(3)                 # (N, H, T, d)
+        x = x + self.proj(o.transpose(1, 2).reshape(n, t, d))
+        return x + self.fc2(F.gelu(self.fc1(self.norm2(x))))
+
+
+class MultiScaleNaViT(nn.Module):
+    """The vit-na generator of nn/vit.h with its defaults: 5 stages of token grids size/16 .. size
+    (patch 1), widths 128,128,128,64,64 (head size 32), one neighbourhood block (7x7) per stage,
+    the standardised noise subsampled and embedded at every stage, learned positions at the first,
+    bilinear x2 upsampling of the token image between stages, LayerNorm + Linear head, sigmoid."""
+
+    def __init__(self, size, n_in=32, n_out=3, widths=(128, 128, 128, 64, 64), head_dim=32, k=7, mlp_ratio=4):
+        super().__init__()
+        stages = len(widths)
+        if size % (1 << (stages - 1)):
+            raise ValueError(f"vit-na: size {size} must be a multiple of {1 << (stages - 1)}")
+        self.factors = [1 << (stages - 1 - s) for s in range(stages)]
+        self.grids = [size // f for f in self.factors]
+        self.resize = nn.ModuleList(
+            [nn.Linear(widths[s - 1], widths[s]) if s > 0 and widths[s - 1] != widths[s] else nn.Identity()
+             for s in range(stages)])
+        self.noise = nn.ModuleList([nn.Linear(n_in, w) for w in widths])
+        self.pos = nn.Parameter(torch.randn(1, self.grids[0] ** 2, widths[0]) * 0.02)
+        self.blocks = nn.ModuleList([NeighborhoodBlock(w, w // head_dim, mlp_ratio, g, g, k)
+                                     for w, g in zip(widths, self.grids)])
+        self.norm = nn.LayerNorm(widths[-1])
+        self.head = nn.Linear(widths[-1], n_out)
+        self.n_out = n_out
+
+    @staticmethod
+    def standardize(z):  # per channel over the pixels, as nn/vit.cpp's standardize_channels
+        flat = z.flatten(2)
+        c = flat - flat.mean(2, keepdim=True)
+        return (c / torch.sqrt((c * c).mean(2, keepdim=True) + 1e-12)).reshape(z.shape)
+
+    def forward(self, z):
+        n = z.shape[0]
+        t = None
+        for s, (f, g) in enumerate(zip(self.factors, self.grids)):
+            if s > 0:
+                t = self.resize[s](t)
+                prev = self.grids[s - 1]
+                img = t.transpose(1, 2).reshape(n, -1, prev, prev)
+                img = F.interpolate(img, scale_factor=2, mode="bilinear", align_corners=False)
+                t = img.flatten(2).transpose(1, 2)
+            e = self.noise[s](self.standardize(z[:, :, ::f, ::f]).flatten(2).transpose(1, 2))  # (N, T, D)
+            t = e if t is None else t + e
+            if s == 0:
+                t = t + self.pos
+            t = self.blocks[s](t)
+        t = self.head(self.norm(t))  # (N, T, 3)
+        g = self.grids[-1]
+        return torch.sigmoid(t.transpose(1, 2).reshape(n, self.n_out, g, g))
+
+
 def make_net(size, args):
     """The network of --net at this image size, and its Adam learning rate."""
     if args.net == "vit":
         return ViT(size, patch=args.patch, width=args.width, depth=args.depth, heads=args.heads,
                    mlp_ratio=args.mlp_ratio), 1e-3
+    if args.net == "vit-na":
+        return MultiScaleNaViT(size), 3e-3
     return skip_net(), 0.01
 
 
@@ -188,6 +295,8 @@ def describe(size, args):
     if args.net == "vit":
         desc = (f"ViT(p={args.patch}, D={args.width}, depth={args.depth}, heads={args.heads}, "
                 f"mlp={args.mlp_ratio}x, sdpa={hasattr(F, 'scaled_dot_product_attention')})")
+    elif args.net == "vit-na":
+        desc = "MultiScaleViT(stages=5, p=1, widths=128,128,128,64,64, neighborhood=7, gathered windows)"
     else:
         desc = "skip(32 -> 3, 5 scales of 128, skip 4, bilinear, reflection)"
     return {"net": args.net, "desc": desc, "params": sum(p.numel() for p in net.parameters()),
@@ -295,7 +404,7 @@ def main():
     parser.add_argument("--modes", nargs="+", default=["eager", "graph"], choices=["eager", "graph"])
     parser.add_argument("--device", default="cuda", choices=["cuda", "cpu"])
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (0: PyTorch's default)")
-    parser.add_argument("--net", default="skip", choices=["skip", "vit"])
+    parser.add_argument("--net", default="skip", choices=["skip", "vit", "vit-na"])
     parser.add_argument("--precision", choices=["tf32", "fp32"],
                         help="CUDA matmuls and convolutions (default tf32); the CPU computes in fp32 only")
     parser.add_argument("--patch", type=int, default=8, help="vit: patch size")
