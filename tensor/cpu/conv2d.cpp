@@ -1,4 +1,6 @@
-// CPU kernels of tensor/conv2d.h: im2col (padding folded into the gather) + GEMM.
+// CPU kernels of tensor/conv2d.h: im2col (padding folded into the gather) + GEMM. A stride-1 3x3
+// convolution with enough channels and pixels goes to Winograd instead (tensor/cpu/winograd.h,
+// winograd_applies: 4x fewer multiplies); everything below is the general path.
 //
 // Per image and group g (the names of ConvSizes in tensor/conv2d.h: m = c_out_g output channels,
 // k = k_g = (C_in / groups) * KH * KW, P = H_out * W_out), over blocks of output rows so the column
