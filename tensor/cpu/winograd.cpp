@@ -297,19 +297,27 @@ void gather_rows(const float* plane, const PadMap& map, int64_t a0, int rows, in
   }
 }
 
-// V = B^T d B for tiles j in [ja, jb) of one tile row, from its kA gathered input rows (phases as
-// gather_rows writes them); position pos of tile j goes to v[pos * pos_stride + j - ja].
-DIP_VECTOR_CLONES
-void input_transform(const float* rows, int64_t stride, int64_t ja, int64_t jb, float* v, int64_t pos_stride) {
+// L X L^T for tiles j in [ja, jb) of one tile row, X the Q x Q tile gathered in phases (row r,
+// column c of tile j at rows[(r * kM + c % kM) * stride + j + c / kM]); position (p, q) of tile j
+// goes to v[(p * kA + q) * pos_stride + j - ja].
+template <const auto& L, int P, int Q>
+DIP_INLINE void transform_tiles(const float* rows, int64_t stride, int64_t ja, int64_t jb, float* v,
+                                int64_t pos_stride) {
   for (int64_t j = ja; j < jb; j += kLanes) {
     const int count = static_cast<int>(std::min<int64_t>(kLanes, jb - j));
-    Vec d[kA][kA];
-    for (int r = 0; r < kA; ++r)
-      for (int c = 0; c < kA; ++c) d[r][c] = load(rows + (r * kM + c % kM) * stride + j + c / kM);
-    sandwich<F::BT, kA, kA>(d, [&](int p, int q, Vec value) __attribute__((always_inline)) {
+    Vec x[Q][Q];
+    for (int r = 0; r < Q; ++r)
+      for (int c = 0; c < Q; ++c) x[r][c] = load(rows + (r * kM + c % kM) * stride + j + c / kM);
+    sandwich<L, P, Q>(x, [&](int p, int q, Vec value) __attribute__((always_inline)) {
       store(v + (p * kA + q) * pos_stride + (j - ja), value, count);
     });
   }
+}
+
+// V = B^T d B, from the kA gathered input rows of a tile row (a tile is kA x kA).
+DIP_VECTOR_CLONES
+void input_transform(const float* rows, int64_t stride, int64_t ja, int64_t jb, float* v, int64_t pos_stride) {
+  transform_tiles<F::BT, kA, kA>(rows, stride, ja, jb, v, pos_stride);
 }
 
 // Y = A^T M A + bias for n tiles of one tile row: position pos of tile t is m[pos * pos_stride + t]
@@ -339,19 +347,10 @@ void output_transform(const float* m, int64_t pos_stride, int64_t n, float bias,
   }
 }
 
-// dYt = A dY A^T for tiles j in [ja, jb) of one tile row, from the kM rows of dY gathered in phases;
-// position pos of tile j goes to v[pos * pos_stride + j - ja].
+// dYt = A dY A^T, from the kM gathered rows of dY of a tile row (a tile is kM x kM).
 DIP_VECTOR_CLONES
 void grad_transform(const float* rows, int64_t stride, int64_t ja, int64_t jb, float* v, int64_t pos_stride) {
-  for (int64_t j = ja; j < jb; j += kLanes) {
-    const int count = static_cast<int>(std::min<int64_t>(kLanes, jb - j));
-    Vec dy[kM][kM];
-    for (int r = 0; r < kM; ++r)
-      for (int c = 0; c < kM; ++c) dy[r][c] = load(rows + (r * kM + c) * stride + j);
-    sandwich<F::A, kA, kM>(dy, [&](int p, int q, Vec value) __attribute__((always_inline)) {
-      store(v + (p * kA + q) * pos_stride + (j - ja), value, count);
-    });
-  }
+  transform_tiles<F::A, kA, kM>(rows, stride, ja, jb, v, pos_stride);
 }
 
 // The weight transforms as one matrix: U = G g G^T, entry (r, c), is sum over (i, j) of
