@@ -75,11 +75,12 @@ struct ConvPlan : ConvSizes {
   int64_t block_end(int64_t b) const { return std::min((b + 1) * rows, out_h); }
 };
 
-// `min_items`: the forward splits (image, block) pairs among threads and wants at least that many.
-ConvPlan make_plan(const Shape& x, const Shape& w, const Conv2dOptions& opt, int64_t min_items) {
+// The plan for `sizes` (already computed and checked by the kernel). `min_items`: the forward splits
+// (image, block) pairs among threads and wants at least that many.
+ConvPlan make_plan(const ConvSizes& sizes, const Shape& x, const Conv2dOptions& opt, int64_t min_items) {
   ConvPlan pl;
-  static_cast<ConvSizes&>(pl) = conv2d_sizes(x, w, opt);
-  pl.geo = make_conv_geometry(x, w[2], w[3], opt);
+  static_cast<ConvSizes&>(pl) = sizes;
+  pl.geo = make_conv_geometry(x, sizes.kh, sizes.kw, opt);
   const ConvGeometry& g = pl.geo;
   const int64_t out_w = std::max<int64_t>(g.out_w, 1);
   int64_t rows = std::min(kColumnBudget / std::max<int64_t>(g.col_rows() * out_w, 1), kMaxBlockPixels / out_w);
@@ -125,7 +126,7 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor& bias,
     winograd_forward(x.data(), weight.data(), bias.defined() ? bias.data() : nullptr, sizes, opt, out.data());
     return out;
   }
-  const ConvPlan pl = make_plan(x.shape(), weight.shape(), opt, kMinItems);
+  const ConvPlan pl = make_plan(sizes, x.shape(), opt, kMinItems);
   const ConvGeometry& geo = pl.geo;
   Tensor out = Tensor::empty({pl.n, pl.c_out, pl.out_h, pl.out_w});  // (N, C_out, H_out, W_out)
   const float* pw = weight.data();
@@ -172,7 +173,7 @@ Tensor conv2d_backward_input(const Tensor& grad_out, const Tensor& weight, const
     winograd_backward_input(grad_out.data(), weight.data(), sizes, opt, dx.data());
     return dx;
   }
-  const ConvPlan pl = make_plan(x_shape, weight.shape(), opt, 1);
+  const ConvPlan pl = make_plan(sizes, x_shape, opt, 1);
   const ConvGeometry& geo = pl.geo;
   Tensor dx = Tensor::empty(x_shape);  // (N, C_in, H, W)
   const float* pw = weight.data();
@@ -216,7 +217,7 @@ Tensor conv2d_backward_weight(const Tensor& grad_out, const Tensor& x, const Sha
     winograd_backward_weight(grad_out.data(), x.data(), sizes, opt, dw.data());
     return dw;
   }
-  const ConvPlan pl = make_plan(x.shape(), weight_shape, opt, 1);
+  const ConvPlan pl = make_plan(sizes, x.shape(), opt, 1);
   const ConvGeometry& geo = pl.geo;
   Tensor dw = Tensor::empty(weight_shape);  // (C_out, C_in / groups, KH, KW)
   if (pl.n == 0 || pl.p == 0) {
