@@ -14,10 +14,12 @@
 #include "tensor/conv2d.h"
 #include "tensor/cpu/gemm.h"
 #include "tensor/cpu/winograd.h"
+#include "tests/cuda_compare.h"
 #include "tests/gradcheck.h"
 
 using namespace dip;
 using dip::test::check_gradients;
+using dip::test::normalized_error;
 using dip::test::random_tensor;
 
 namespace {
@@ -36,18 +38,6 @@ auto with_winograd(bool on, F f) {
   auto result = f();
   cpu::set_winograd_enabled(saved);
   return result;
-}
-
-double normalized_error(const Tensor& a, const Tensor& b) {
-  std::vector<float> va = a.to_vector(), vb = b.to_vector();
-  REQUIRE(va.size() == vb.size());
-  double num = 0, den = 0;
-  for (size_t i = 0; i < va.size(); ++i) {
-    const double d = double(va[i]) - double(vb[i]);
-    num += d * d;
-    den += double(vb[i]) * double(vb[i]);
-  }
-  return std::sqrt(num) / std::max(std::sqrt(den), 1e-30);
 }
 
 struct Case {
