@@ -3,7 +3,7 @@
 //
 // An m x m block of outputs Y from an a x a tile d of the padded input (a = m + 2) and a 3x3 kernel g:
 //   Y = A^T [ (G g G^T) ⊙ (B^T d B) ] A          a^2 multiplies instead of 9 m^2
-// (the matrices are in struct F4x4 below; F2x2 holds the smaller F(2x2, 3x3)). Tiles step by m, so
+// (the matrices are in struct F4x4 below). Tiles step by m, so
 // neighbouring tiles share two rows or columns. Summed over the input channels, each of the a^2
 // positions of a transformed tile is one matrix product:
 //   M[pos] (C_out, tiles) = U[pos] (C_out, C_in) * V[pos] (C_in, tiles),   U = G g G^T, V = B^T d B
@@ -61,14 +61,6 @@ namespace {
 
 std::atomic<bool> g_enabled{true};
 
-// F(2x2, 3x3): 16 multiplies per 4 outputs (2.25x fewer than direct), exact transforms.
-struct F2x2 {
-  static constexpr int m = 2, a = 4;
-  static constexpr float BT[a][a] = {{1, 0, -1, 0}, {0, 1, 1, 0}, {0, -1, 1, 0}, {0, 1, 0, -1}};
-  static constexpr float G[a][3] = {{1, 0, 0}, {0.5f, 0.5f, 0.5f}, {0.5f, -0.5f, 0.5f}, {0, 0, 1}};
-  static constexpr float AT[m][a] = {{1, 1, 1, 0}, {0, 1, -1, -1}};
-  static constexpr float A[a][m] = {{1, 0}, {1, 1}, {1, -1}, {0, -1}};  // AT transposed
-};
 // F(4x4, 3x3) at the points 0, +-1, +-2: 36 multiplies per 16 outputs (4x fewer).
 struct F4x4 {
   static constexpr int m = 4, a = 6;
@@ -84,8 +76,9 @@ struct F4x4 {
   static constexpr float A[a][m] = {{1, 0, 0, 0}, {1, 1, 1, 1}, {1, -1, 1, -1},  // AT transposed
                                     {1, 2, 4, 8}, {1, -2, 4, -8}, {0, 0, 0, 1}};
 };
-// The one in use. Measured on the skip net at 128x128 (2 threads, AVX2, dip-bench): F(2x2) 146 ms
-// per iteration, F(4x4) 137 ms (the README's CPU table has the current figures).
+// The code is written for any F(m x m, 3 x 3) given as such a struct. F(2x2, 3x3) (exact transforms,
+// 2.25x fewer multiplies) was measured first: 146 ms per skip-net iteration at 128x128 (2 threads,
+// AVX2, dip-bench) against 137 ms for F(4x4) at the time (the README's CPU table has current figures).
 using F = F4x4;
 constexpr int kM = F::m;             // outputs per tile side
 constexpr int kA = F::a;             // input tile side
