@@ -70,7 +70,8 @@ const char* kUsage =
     "  --peak            instead of training: the CPU's FP32 FMA peak (a multiply-add loop on\n"
     "                    every thread), the GEMMs of the convolutions at the skip net's 128x128\n"
     "                    shapes against it, and the 3x3 convolution's effective rate (direct-\n"
-    "                    convolution flops per second, which Winograd can take past the peak)\n"
+    "                    convolution flops per second, which Winograd can take past the peak) and\n"
+    "                    its forward, backward-input and backward-weight times in ms, both ways\n"
     "  --profile         after the timing, one more iteration under the op profiler\n"
     "                    (autograd/profiler.h): every op in forward order with its output shape,\n"
     "                    forward and backward ms, GFLOP/s (conv2d, matmul) and share of the\n"
@@ -427,11 +428,13 @@ int run_peak(const Args& args) {
     gemm_fields += buf;
   }
 
-  // The convolution itself (forward, 132 -> 128 channels, 3x3, reflection padding, 128x128):
-  // direct-convolution flops per second, with the CPU's choice of algorithm and with im2col.
+  // The convolution itself (132 -> 128 channels, 3x3, reflection padding, 128x128), with im2col and
+  // with the CPU's choice (Winograd): the forward's direct-convolution flops per second, and the
+  // best-of-5 milliseconds of each of the three kernels.
   Rng rng(0);
   const Tensor x = Tensor::uniform({1, 132, 128, 128}, -1.f, 1.f, rng);
   const Tensor w = Tensor::uniform({128, 132, 3, 3}, -0.1f, 0.1f, rng), bias = Tensor::zeros({128});
+  const Tensor dy = Tensor::uniform({1, 128, 128, 128}, -1.f, 1.f, rng);
   Conv2dOptions opt;
   opt.padding = 1;
   opt.padding_mode = PaddingMode::Reflect;
@@ -439,14 +442,17 @@ int run_peak(const Args& args) {
   std::string conv_fields;
   for (bool winograd : {false, true}) {
     cpu::set_winograd_enabled(winograd);
-    const double s = best_seconds(5, [&] { conv2d_forward(x, w, bias, opt); });
-    char buf[160];
-    std::snprintf(buf, sizeof buf, ",\"conv3x3_%s_gflops\":%.1f,\"conv3x3_%s_pct_peak\":%.1f",
-                  winograd ? "winograd" : "im2col", conv_flops / s / 1e9, winograd ? "winograd" : "im2col",
-                  100.0 * conv_flops / s / 1e9 / peak);
+    const char* name = winograd ? "winograd" : "im2col";
+    const double fwd = best_seconds(5, [&] { conv2d_forward(x, w, bias, opt); });
+    const double bin = best_seconds(5, [&] { conv2d_backward_input(dy, w, x.shape(), opt); });
+    const double bw = best_seconds(5, [&] { conv2d_backward_weight(dy, x, w.shape(), opt); });
+    char buf[256];
+    std::snprintf(buf, sizeof buf,
+                  ",\"conv3x3_%s_gflops\":%.1f,\"conv3x3_%s_pct_peak\":%.1f,\"conv3x3_%s_ms\":[%.2f,%.2f,%.2f]", name,
+                  conv_flops / fwd / 1e9, name, 100.0 * conv_flops / fwd / 1e9 / peak, name, 1e3 * fwd, 1e3 * bin,
+                  1e3 * bw);
     conv_fields += buf;
   }
-  cpu::set_winograd_enabled(args.conv == "auto");
   std::printf("{\"peak\":true,\"threads\":%d,\"variant\":\"%s\",\"fma_peak_gflops\":%.1f%s%s}\n", threads,
               cpu::gemm_variant(), peak, gemm_fields.c_str(), conv_fields.c_str());
   return 0;
