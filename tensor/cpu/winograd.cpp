@@ -19,6 +19,11 @@
 //   backward_weight  dU[pos] (C_out, C_in) = sum over images and tiles of dYt[pos] * V[pos]^T, with
 //                    dYt = A dY A^T (the adjoint of the output transform); then dW = G^T dU G
 //
+// The products: M[pos] = U[pos] V[pos] (forward, backward_input) run on a small register-blocked
+// micro-kernel (panel_product) that reads V where the input transform wrote it and U packed once
+// per call, where a general GEMM would copy both operands into its own layout for every block and
+// position. backward_weight's dYt V^T, a sum over tiles, stays on gemm_serial.
+//
 // Vectorisation: the transforms work on 8 tiles at once (GCC vector extensions; AVX2/AVX-512 clones
 // by DIP_VECTOR_CLONES). A tile row's input rows are gathered "in phases": phase q holds columns
 // m k + q at [q * stride + k], so column m j + c of tile j is a unit-stride load across tiles j.
@@ -30,7 +35,7 @@
 //
 // Threading and determinism: tiles are cut into blocks whose size depends only on the image size.
 // forward and the valid convolution of backward_input give each thread whole blocks (each output
-// written by one thread, each GEMM a fixed-shape gemm_serial); backward_weight runs the blocks in
+// written by one thread, each product of a fixed shape); backward_weight runs the blocks in
 // order and gives each thread whole positions, so each dU[pos] is summed in one fixed order. The
 // results are the same on any number of threads.
 #include "tensor/cpu/winograd.h"
@@ -54,6 +59,7 @@
 // Everything a transform calls is inlined into it, so that it runs in the transform's vector clone
 // (an out-of-line helper would be compiled for baseline x86-64 only).
 #define DIP_INLINE inline __attribute__((always_inline))
+#define DIP_INLINE_LAMBDA __attribute__((always_inline))
 
 namespace dip::cpu {
 
@@ -84,6 +90,10 @@ constexpr int kM = F::m;             // outputs per tile side
 constexpr int kA = F::a;             // input tile side
 constexpr int kPositions = kA * kA;  // positions of a transformed tile
 constexpr int kLanes = 8;            // tiles per vector
+// The products M[pos] = U[pos] V[pos] of forward and backward_input run on a register-blocked
+// micro-kernel (panel_product below): kMR output channels x kNV vectors of tiles per step.
+constexpr int kMR = 4;
+constexpr int kNV = 3;
 
 // Tiles per block: a block's V and M at 128 channels are about 2.4 MB each, and one position's GEMM
 // operands (U, V, M) fit a 512 KiB L2. A multiple of kBlocksWanted blocks shares evenly among 2, 4
@@ -127,6 +137,59 @@ DIP_INLINE void static_for_impl(Fn& f, std::integer_sequence<int, I...>) {
 template <int N, class Fn>
 DIP_INLINE void static_for(Fn f) {
   static_for_impl(f, std::make_integer_sequence<int, N>{});
+}
+
+// One register block of M = U V: rows [0, rows) of a kMR x (NV * kLanes) block,
+//   m[r * ldm + t] = sum over k < depth of up[k * kMR + r] * v[k * ldv + t].
+// up is one panel of the packed U (depth x kMR, zero rows past `rows`), v the block's first column
+// of V (depth rows of ldv floats). The kMR x NV accumulators stay in registers for the whole sum:
+// per step NV vector loads and kMR broadcasts feed kMR NV multiply-adds. Neither operand is copied
+// first (a general GEMM packs both on every call): V is already laid out as the loads want it,
+// and U is packed once per convolution.
+template <int NV>
+DIP_INLINE void micro_kernel(const float* up, const float* v, int64_t ldv, int64_t depth, float* m, int64_t ldm,
+                             int rows) {
+  // Every index into acc is a compile-time constant, so the compiler keeps it in registers.
+  Vec acc[kMR][NV];
+  static_for<kMR>([&](auto r) DIP_INLINE_LAMBDA { static_for<NV>([&](auto j) DIP_INLINE_LAMBDA { acc[r][j] = Vec{}; }); });
+  for (int64_t k = 0; k < depth; ++k) {
+    Vec b[NV];
+    static_for<NV>([&](auto j) DIP_INLINE_LAMBDA { b[j] = load(v + k * ldv + j * kLanes); });
+    static_for<kMR>([&](auto r) DIP_INLINE_LAMBDA {
+      const float a = up[k * kMR + r];
+      static_for<NV>([&](auto j) DIP_INLINE_LAMBDA { acc[r][j] += a * b[j]; });
+    });
+  }
+  static_for<kMR>([&](auto r) DIP_INLINE_LAMBDA {
+    if (r < rows) static_for<NV>([&](auto j) DIP_INLINE_LAMBDA { store(m + r * ldm + j * kLanes, acc[r][j], kLanes); });
+  });
+}
+
+// M (outs, ldm) = U (outs, depth) * V (depth, ldv) for one position, columns [0, cols) with cols a
+// multiple of kLanes: U packed as pack_kernels orders it (panels of kMR rows, depth-major inside).
+// Each column panel of V is read from memory once and then from L1 for every row panel.
+DIP_VECTOR_CLONES
+void panel_product(const float* up, int64_t outs, int64_t depth, const float* v, int64_t ldv, int64_t cols,
+                   float* m, int64_t ldm) {
+  const int64_t panels = (outs + kMR - 1) / kMR;
+  for (int64_t t = 0; t < cols;) {
+    // Panels of kNV vectors; a last single vector would leave too few independent sums to hide the
+    // multiply-add latency, so 3 + 1 vectors go as 2 + 2.
+    const int64_t left = (cols - t) / kLanes;
+    const int64_t nv = left == 4 ? 2 : std::min<int64_t>(kNV, left);
+    for (int64_t p = 0; p < panels; ++p) {
+      const int rows = static_cast<int>(std::min<int64_t>(kMR, outs - p * kMR));
+      const float* a = up + p * depth * kMR;
+      float* c = m + p * kMR * ldm + t;
+      if (nv == 3)
+        micro_kernel<3>(a, v + t, ldv, depth, c, ldm, rows);
+      else if (nv == 2)
+        micro_kernel<2>(a, v + t, ldv, depth, c, ldm, rows);
+      else
+        micro_kernel<1>(a, v + t, ldv, depth, c, ldm, rows);
+    }
+    t += nv * kLanes;
+  }
 }
 
 // sum over k of Mat[Row][k] * x(k), for a row of a constant matrix, expanded at compile time: zero
@@ -277,10 +340,13 @@ void gather_rows(const float* plane, const PadMap& map, int64_t a0, int rows, in
       }
       int64_t k = lo;
       if constexpr (kM == 4) {
-        if (q == 0)  // all four phases of 8 k's at once (deinterleave 32 columns), written for every q
-          for (; k + kLanes <= hi; k += kLanes) deinterleave4(src + kM * k, out + r * kM * stride + k, stride);
-        else
-          k = kLanes * ((hi - lo) / kLanes) + lo;
+        if (hi - lo >= kLanes) {  // all four phases of 8 k's at once (deinterleave 32 columns)
+          if (q == 0) {            // ... written for every q; the last 8 overlap the previous ones
+            for (; k + kLanes <= hi; k += kLanes) deinterleave4(src + kM * k, out + r * kM * stride + k, stride);
+            if (k < hi) deinterleave4(src + kM * (hi - kLanes), out + r * kM * stride + hi - kLanes, stride);
+          }
+          k = hi;
+        }
       }
       for (; k < hi; ++k) dst[k] = src[kM * k];
       for (int64_t k = hi; k < k1; ++k) {
@@ -371,6 +437,29 @@ void weight_transform(const float* g, int64_t kernels, float* u) {
   gemm(false, true, kPositions, kernels, 9, 1.f, &kernel_transform().k[0][0], 9, g, 9, 0.f, u, kernels);
 }
 
+// The 3x3 kernels of a valid convolution with `outs` output and `ins` input channels, in the order
+// the micro-kernel reads U (see PackedU): out-channel panels of kMR, then input channel, then the
+// kMR out-channels of the panel; the rows past `outs` in the last panel are zero kernels.
+// kernel(o, i) points at the 9 taps of out-channel o, in-channel i; with `rotate` they are read
+// backwards (the 180-degree rotation of backward_input).
+template <class Kernel>
+void pack_kernels(int64_t outs, int64_t ins, bool rotate, Kernel kernel, float* packed) {
+  const int64_t panels = (outs + kMR - 1) / kMR;
+#pragma omp parallel for schedule(static)
+  for (int64_t p = 0; p < panels; ++p)
+    for (int64_t i = 0; i < ins; ++i)
+      for (int r = 0; r < kMR; ++r) {
+        float* dst = packed + ((p * ins + i) * kMR + r) * 9;
+        const int64_t o = p * kMR + r;
+        if (o >= outs) {
+          std::fill(dst, dst + 9, 0.f);
+          continue;
+        }
+        const float* taps = kernel(o, i);
+        for (int e = 0; e < 9; ++e) dst[e] = taps[rotate ? 8 - e : e];
+      }
+}
+
 // dw (kernels, 9) = the kernel gradients from du (positions, kernels).
 void weight_grad_transform(const float* du, int64_t kernels, float* dw) {
   gemm(true, false, kernels, 9, kPositions, 1.f, du, kernels, &kernel_transform().k[0][0], 9, 0.f, dw, 9);
@@ -380,27 +469,52 @@ void weight_grad_transform(const float* du, int64_t kernels, float* dw) {
 size_t rows_floats(const TileGrid& g) { return static_cast<size_t>(kA * kM * g.stride); }
 
 // V of block [t0, t0 + n) for channels [c0, c1) of an image (channels, h, w) read through `map`:
-// channel c's row of position pos at v[pos * channels * n + c * n].
+// channel c's row of position pos at v[(pos * channels + c) * ld], ld >= n.
 void input_transform_block(const float* image, int64_t channels, int64_t h, int64_t c0, int64_t c1,
-                           const PadMap& map, const TileGrid& g, int64_t t0, int64_t n, float* rows, float* v) {
+                           const PadMap& map, const TileGrid& g, int64_t t0, int64_t n, int64_t ld, float* rows,
+                           float* v) {
   for (int64_t c = c0; c < c1; ++c) {
     const float* plane = image + c * h * map.w;
     for_tile_rows(g, t0, n, [&](int64_t i, int64_t ja, int64_t jb, int64_t offset) {
       gather_rows(plane, map, kM * i, kA, ja, jb, g.stride, rows);
-      input_transform(rows, g.stride, ja, jb, v + c * n + offset, channels * n);
+      input_transform(rows, g.stride, ja, jb, v + c * ld + offset, channels * ld);
     });
   }
 }
 
+// A block's tiles rounded up to whole vectors.
+int64_t whole_vectors(int64_t tiles) { return (tiles + kLanes - 1) / kLanes * kLanes; }
+
+// The row stride of V and M in valid_conv_blocks: whole vectors, and never a multiple of 128
+// bytes, so the rows of a V panel that panel_product reads (one per input channel) spread over the
+// L1 cache's sets instead of evicting each other (a 512-byte stride used only an eighth of them).
+int64_t row_stride(int64_t tiles) {
+  const int64_t ld = whole_vectors(tiles);
+  return ld % 32 == 0 ? ld + kLanes : ld;
+}
+
+// Floats of U for a valid convolution with `outs` output and `ins` input channels, packed.
+size_t packed_u_floats(int64_t outs, int64_t ins) {
+  return static_cast<size_t>(kPositions * ((outs + kMR - 1) / kMR * kMR) * ins);
+}
+
+// U for the valid convolution whose 3x3 kernels pack_kernels has ordered (`packed`, for `outs`
+// output and `ins` input channels): position pos's panel p at u + (pos * panels + p) * ins * kMR.
+void packed_weight_transform(const float* packed, int64_t outs, int64_t ins, float* u) {
+  weight_transform(packed, (outs + kMR - 1) / kMR * kMR * ins, u);
+}
+
 // The valid convolution, inside a parallel region: for an image (c_in, h, w) read through `map`
-// and U (positions, c_out, c_in), calls sink(co, a, x0, x1, y) with output row a of channel co,
-// columns [x0, x1) at y[0 .. x1 - x0) (bias added). Each thread takes whole blocks, and each
-// output element is passed to the sink exactly once.
+// and U as packed_weight_transform makes it, calls sink(co, a, x0, x1, y) with output row a of
+// channel co, columns [x0, x1) at y[0 .. x1 - x0) (bias added). Each thread takes whole blocks, and
+// each output element is passed to the sink exactly once.
 template <class Sink>
 void valid_conv_blocks(const float* image, int64_t c_in, int64_t h, const PadMap& map, const float* u,
                        int64_t c_out, const TileGrid& g, const float* bias, Sink sink) {
-  const size_t v_floats = static_cast<size_t>(kPositions * c_in * g.block);
-  const size_t m_floats = static_cast<size_t>(kPositions * c_out * g.block + kLanes);
+  const int64_t ld = row_stride(g.block);  // V (positions, c_in, ld), M (positions, c_out, ld)
+  const int64_t u_pos = (c_out + kMR - 1) / kMR * kMR * c_in;
+  const size_t v_floats = static_cast<size_t>(kPositions * c_in * ld);
+  const size_t m_floats = static_cast<size_t>(kPositions * c_out * ld);
   const int64_t row = kM * g.tw;
   float* v = thread_scratch(0, v_floats + rows_floats(g));
   float* rows = v + v_floats;
@@ -408,14 +522,15 @@ void valid_conv_blocks(const float* image, int64_t c_in, int64_t h, const PadMap
   float* y = m + m_floats;  // (kM, kM tw): one tile row of outputs
 #pragma omp for schedule(static)
   for (int64_t b = 0; b < g.blocks; ++b) {
-    const int64_t t0 = g.block_begin(b), n = g.block_size(b);
-    input_transform_block(image, c_in, h, 0, c_in, map, g, t0, n, rows, v);
+    const int64_t t0 = g.block_begin(b), n = g.block_size(b), cols = whole_vectors(n);
+    input_transform_block(image, c_in, h, 0, c_in, map, g, t0, n, ld, rows, v);
+    if (cols != n)  // the products read whole vectors: zeros past the block's last tile
+      for (int64_t r = 0; r < kPositions * c_in; ++r) std::fill(v + r * ld + n, v + r * ld + cols, 0.f);
     for (int pos = 0; pos < kPositions; ++pos)
-      gemm_serial(false, false, c_out, n, c_in, 1.f, u + pos * c_out * c_in, c_in, v + pos * c_in * n, n, 0.f,
-                  m + pos * c_out * n, n);
+      panel_product(u + pos * u_pos, c_out, c_in, v + pos * c_in * ld, ld, cols, m + pos * c_out * ld, ld);
     for (int64_t co = 0; co < c_out; ++co)
       for_tile_rows(g, t0, n, [&](int64_t i, int64_t ja, int64_t jb, int64_t offset) {
-        output_transform(m + co * n + offset, c_out * n, jb - ja, bias ? bias[co] : 0.f, y, row);
+        output_transform(m + co * ld + offset, c_out * ld, jb - ja, bias ? bias[co] : 0.f, y, row);
         const int64_t x0 = kM * ja, x1 = std::min(kM * jb, g.out_w);
         for (int r = 0; r < kM && kM * i + r < g.out_h; ++r) sink(co, kM * i + r, x0, x1, y + r * row);
       });
@@ -436,8 +551,10 @@ void winograd_forward(const float* x, const float* weight, const float* bias, co
                       const Conv2dOptions& opt, float* out) {
   const TileGrid g = make_grid(s.out_h, s.out_w);
   const PadMap map = make_pad_map(g, s.h, s.w, opt.padding, opt.padding_mode);
-  float* u = thread_scratch(1, static_cast<size_t>(kPositions * s.c_out * s.c_in));  // (positions, C_out, C_in)
-  weight_transform(weight, s.c_out * s.c_in, u);
+  float* packed = thread_scratch(2, packed_u_floats(s.c_out, s.c_in) / kPositions * 9);
+  pack_kernels(s.c_out, s.c_in, false, [&](int64_t o, int64_t i) { return weight + (o * s.c_in + i) * 9; }, packed);
+  float* u = thread_scratch(1, packed_u_floats(s.c_out, s.c_in));
+  packed_weight_transform(packed, s.c_out, s.c_in, u);
 #pragma omp parallel
   {
     for (int64_t n = 0; n < s.n; ++n) {
@@ -456,19 +573,16 @@ void winograd_backward_input(const float* grad_out, const float* weight, const C
   const int64_t pad = opt.padding, hp = s.h + 2 * pad, wp = s.w + 2 * pad;
   const TileGrid g = make_grid(hp, wp);
   const PadMap map = make_pad_map(g, s.out_h, s.out_w, 2, PaddingMode::Zeros);
-  float* u = thread_scratch(1, static_cast<size_t>(kPositions * s.c_in * s.c_out));  // (positions, C_in, C_out)
   // dP's border (the padded positions), kept to fold into dx when the padding reads pixels:
   // edge rows (C_in, 2 pad, Wp) and the edge columns of the other rows (C_in, H, 2 pad).
   const bool fold = pad > 0 && opt.padding_mode != PaddingMode::Zeros;
   std::vector<float> edge_rows(fold ? static_cast<size_t>(s.c_in * 2 * pad * wp) : 0);
   std::vector<float> edge_cols(fold ? static_cast<size_t>(s.c_in * s.h * 2 * pad) : 0);
   // U of the kernels rotated by 180 degrees, as a (C_in, C_out) convolution.
-  float* rotated = thread_scratch(2, static_cast<size_t>(s.c_in * s.c_out * 9));  // (C_in, C_out, 3, 3)
-#pragma omp parallel for schedule(static)
-  for (int64_t ci = 0; ci < s.c_in; ++ci)
-    for (int64_t co = 0; co < s.c_out; ++co)
-      for (int e = 0; e < 9; ++e) rotated[(ci * s.c_out + co) * 9 + e] = weight[(co * s.c_in + ci) * 9 + 8 - e];
-  weight_transform(rotated, s.c_in * s.c_out, u);
+  float* packed = thread_scratch(2, packed_u_floats(s.c_in, s.c_out) / kPositions * 9);
+  pack_kernels(s.c_in, s.c_out, true, [&](int64_t o, int64_t i) { return weight + (i * s.c_in + o) * 9; }, packed);
+  float* u = thread_scratch(1, packed_u_floats(s.c_in, s.c_out));
+  packed_weight_transform(packed, s.c_in, s.c_out, u);
 #pragma omp parallel
   {
     for (int64_t n = 0; n < s.n; ++n) {
@@ -532,7 +646,7 @@ void winograd_backward_weight(const float* grad_out, const float* x, const ConvS
       for (int64_t b = 0; b < g.blocks; ++b) {
         const int64_t t0 = g.block_begin(b), nb = g.block_size(b);
 #pragma omp for schedule(static) nowait
-        for (int64_t c = 0; c < s.c_in; ++c) input_transform_block(image, s.c_in, s.h, c, c + 1, map, g, t0, nb, rows, v);
+        for (int64_t c = 0; c < s.c_in; ++c) input_transform_block(image, s.c_in, s.h, c, c + 1, map, g, t0, nb, nb, rows, v);
 #pragma omp for schedule(static)
         for (int64_t co = 0; co < s.c_out; ++co)
           for_tile_rows(g, t0, nb, [&](int64_t i, int64_t ja, int64_t jb, int64_t offset) {

@@ -1,5 +1,5 @@
-// Winograd F(2x2, 3x3): the CPU conv2d kernels' fast path for stride-1 3x3 convolutions (most of the
-// DIP skip net's arithmetic), with 2.25x fewer multiplies than im2col + GEMM. See winograd.cpp.
+// Winograd F(4x4, 3x3): the CPU conv2d kernels' fast path for stride-1 3x3 convolutions (most of the
+// DIP skip net's arithmetic), with 4x fewer multiplies than im2col + GEMM. See winograd.cpp.
 #pragma once
 #include "tensor/conv2d.h"
 
