@@ -1,4 +1,7 @@
-// Training-mode BatchNorm2d on Variables, with PyTorch's running-statistics update.
+// Training-mode BatchNorm2d on Variables, with PyTorch's running-statistics update, optionally
+// fused with the LeakyReLU that follows it (one op, "batch_norm2d_leaky_relu"): its backward
+// recomputes the pre-activation from the saved x, so nothing beyond the plain op's x, gamma, beta
+// and statistics is kept.
 #include "autograd/functions.h"
 #include "tensor/batch_norm.h"
 #include "tensor/elementwise.h"
@@ -18,10 +21,11 @@ void update_running(Tensor& running, const Tensor& batch, float momentum, const 
 }  // namespace
 
 Variable batch_norm2d(const Variable& x, const Variable& gamma, const Variable& beta, float eps,
-                      Tensor* running_mean, Tensor* running_var, float momentum) {
+                      Tensor* running_mean, Tensor* running_var, float momentum, BatchNormActivation act) {
   const Tensor& tx = x.data();
   const Tensor& tg = gamma.data();
-  BatchNormForward f = batch_norm2d_forward(tx, tg, beta.data(), eps);
+  const Tensor& tb = beta.data();
+  BatchNormForward f = batch_norm2d_forward(tx, tg, tb, eps, act);
 
   if (running_mean && running_mean->defined()) update_running(*running_mean, f.mean, momentum, "running_mean");
   if (running_var && running_var->defined()) {
@@ -32,14 +36,15 @@ Variable batch_norm2d(const Variable& x, const Variable& gamma, const Variable& 
   }
 
   Tensor mean = f.mean, invstd = f.invstd;
-  Shape sb = beta.shape();
-  return make_result("batch_norm2d", f.y, {x, gamma, beta},
-                     [tx, tg, sb, mean, invstd](const Tensor& g, const std::vector<bool>& needs) -> std::vector<Tensor> {
-                       BatchNormBackward b = batch_norm2d_backward(g, tx, tg, mean, invstd);
+  // beta's values are captured too (the fused backward recomputes z = xhat * gamma + beta); the
+  // Tensor shares the parameter's storage, as tx and tg do.
+  return make_result(act.leaky_relu ? "batch_norm2d_leaky_relu" : "batch_norm2d", f.y, {x, gamma, beta},
+                     [tx, tg, tb, mean, invstd, act](const Tensor& g, const std::vector<bool>& needs) -> std::vector<Tensor> {
+                       BatchNormBackward b = batch_norm2d_backward(g, tx, tg, tb, mean, invstd, act);
                        // gamma and beta may be stored as (C) or e.g. (1, C, 1, 1): keep their shapes.
                        return {needs[0] ? b.grad_x : Tensor(),
                                needs[1] ? b.grad_gamma.reshape(tg.shape()) : Tensor(),
-                               needs[2] ? b.grad_beta.reshape(sb) : Tensor()};
+                               needs[2] ? b.grad_beta.reshape(tb.shape()) : Tensor()};
                      });
 }
 

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "autograd/variable.h"
+#include "tensor/batch_norm.h"
 #include "tensor/conv2d.h"
 #include "tensor/upsample.h"
 
@@ -45,10 +46,11 @@ Variable conv2d(const Variable& x, const Variable& weight, const Variable& bias,
 
 // ---- normalisation (autograd/batch_norm.cpp, autograd/layer_norm.cpp) ----
 // Training-mode BatchNorm2d. When running_mean/var are given (CPU or same device) they are
-// updated in place with `momentum` (unbiased variance, as PyTorch).
+// updated in place with `momentum` (unbiased variance, as PyTorch). With act.leaky_relu the
+// LeakyReLU(act.slope) that follows is fused in (op name "batch_norm2d_leaky_relu").
 Variable batch_norm2d(const Variable& x, const Variable& gamma, const Variable& beta, float eps,
                       Tensor* running_mean = nullptr, Tensor* running_var = nullptr,
-                      float momentum = 0.1f);
+                      float momentum = 0.1f, BatchNormActivation act = {});
 Variable layer_norm(const Variable& x, const Variable& gamma, const Variable& beta, float eps);
 Variable softmax(const Variable& x);  // over the last dimension (autograd/softmax.cpp)
 

@@ -75,15 +75,18 @@ std::string format_profile(const std::vector<OpRecord>& records, double step_ms)
     std::snprintf(b, sizeof b, "%.1f", flops / (ms * 1e6));
     return b;
   };
+  // The op column fits the longest name ("batch_norm2d_leaky_relu"), at least 14 wide.
+  int w = 14;
+  for (const OpRecord& r : records) w = std::max(w, static_cast<int>(r.name.size()));
   double fwd_total = 0.0, bwd_total = 0.0;
-  std::snprintf(line, sizeof line, "%4s  %-14s %-22s %9s %9s %8s %8s %6s\n", "#", "op", "output", "fwd ms", "bwd ms",
+  std::snprintf(line, sizeof line, "%4s  %-*s %-22s %9s %9s %8s %8s %6s\n", "#", w, "op", "output", "fwd ms", "bwd ms",
                 "fwd GF/s", "bwd GF/s", "share");
   s += line;
   for (size_t i = 0; i < records.size(); ++i) {
     const OpRecord& r = records[i];
     fwd_total += r.forward_ms;
     bwd_total += r.backward_ms;
-    std::snprintf(line, sizeof line, "%4zu  %-14s %-22s %9.3f %9.3f %8s %8s %5.1f%%\n", i, r.name.c_str(),
+    std::snprintf(line, sizeof line, "%4zu  %-*s %-22s %9.3f %9.3f %8s %8s %5.1f%%\n", i, w, r.name.c_str(),
                   shape_text(r.output).c_str(), r.forward_ms, r.backward_ms, gflops(r.forward_flops, r.forward_ms).c_str(),
                   gflops(2.0 * r.forward_flops, r.backward_ms).c_str(),
                   step_ms > 0 ? 100.0 * (r.forward_ms + r.backward_ms) / step_ms : 0.0);
@@ -105,20 +108,20 @@ std::string format_profile(const std::vector<OpRecord>& records, double step_ms)
   std::vector<std::pair<std::string, Sum>> sorted(kinds.begin(), kinds.end());
   std::sort(sorted.begin(), sorted.end(),
             [](const auto& a, const auto& b) { return a.second.fwd + a.second.bwd > b.second.fwd + b.second.bwd; });
-  std::snprintf(line, sizeof line, "\n%-14s %5s %9s %9s %8s %8s %6s\n", "op kind", "count", "fwd ms", "bwd ms",
+  std::snprintf(line, sizeof line, "\n%-*s %5s %9s %9s %8s %8s %6s\n", w, "op kind", "count", "fwd ms", "bwd ms",
                 "fwd GF/s", "bwd GF/s", "share");
   s += line;
   for (const auto& [name, k] : sorted) {
-    std::snprintf(line, sizeof line, "%-14s %5d %9.3f %9.3f %8s %8s %5.1f%%\n", name.c_str(), k.count, k.fwd, k.bwd,
+    std::snprintf(line, sizeof line, "%-*s %5d %9.3f %9.3f %8s %8s %5.1f%%\n", w, name.c_str(), k.count, k.fwd, k.bwd,
                   gflops(k.flops, k.fwd).c_str(), gflops(2.0 * k.flops, k.bwd).c_str(),
                   step_ms > 0 ? 100.0 * (k.fwd + k.bwd) / step_ms : 0.0);
     s += line;
   }
   const double rest = step_ms - fwd_total - bwd_total;
   std::snprintf(line, sizeof line,
-                "%-14s %5s %9.3f %9.3f %17s %5.1f%%\n%-14s %5s %19.3f %17s %5.1f%%\n%-14s %5s %19.3f\n", "ops", "",
+                "%-*s %5s %9.3f %9.3f %17s %5.1f%%\n%-*s %5s %19.3f %17s %5.1f%%\n%-*s %5s %19.3f\n", w, "ops", "",
                 fwd_total, bwd_total, "", step_ms > 0 ? 100.0 * (fwd_total + bwd_total) / step_ms : 0.0,
-                "rest", "", rest, "", step_ms > 0 ? 100.0 * rest / step_ms : 0.0, "step", "", step_ms);
+                w, "rest", "", rest, "", step_ms > 0 ? 100.0 * rest / step_ms : 0.0, w, "step", "", step_ms);
   s += line;
   s += "(rest: the loss seed, gradient accumulation, Adam, the profiler's own synchronisation)\n";
   return s;

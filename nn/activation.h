@@ -9,6 +9,7 @@ class LeakyReLU : public Module {
   explicit LeakyReLU(float negative_slope = 0.01f) : slope_(negative_slope) {}
   Variable forward(const Variable& x) override;
   std::string name() const override;
+  float slope() const { return slope_; }
 
  private:
   float slope_;

@@ -14,12 +14,18 @@ BatchNorm2d::BatchNorm2d(int channels, float eps, float momentum)
   running_var_ = register_buffer("running_var", Tensor::full({channels}, 1.f));
 }
 
-Variable BatchNorm2d::forward(const Variable& x) {
+Variable BatchNorm2d::forward(const Variable& x) { return forward(x, BatchNormActivation{}); }
+
+Variable BatchNorm2d::forward(const Variable& x, const BatchNormActivation& act) {
   DIP_CHECK(x.shape().rank() == 4 && x.size(1) == channels_, name(), ": expects (N, ", channels_,
             ", H, W), got ", x.shape().str());
   if (is_training())
-    return batch_norm2d(x, gamma_, beta_, eps_, running_mean_, running_var_, momentum_);
+    return batch_norm2d(x, gamma_, beta_, eps_, running_mean_, running_var_, momentum_, act);
+  Variable y = evaluate(x);
+  return act.leaky_relu ? leaky_relu(y, act.slope) : y;
+}
 
+Variable BatchNorm2d::evaluate(const Variable& x) {
   // Evaluation: a per-channel affine map, y = x * scale + shift, with
   //   scale = gamma / sqrt(running_var + eps),  shift = beta - running_mean * scale.
   // The running statistics are constants; gamma and beta still get gradients.

@@ -6,6 +6,7 @@
 // gamma + beta. (DIP itself always trains in training mode, even with a batch of one image.)
 #pragma once
 #include "nn/module.h"
+#include "tensor/batch_norm.h"
 
 namespace dip {
 
@@ -14,6 +15,9 @@ class BatchNorm2d : public Module {
   explicit BatchNorm2d(int channels, float eps = 1e-5f, float momentum = 0.1f);
 
   Variable forward(const Variable& x) override;
+  // forward() then the activation `act`: one fused op in training mode, two ops in evaluation mode
+  // (Sequential uses it for a BatchNorm2d followed by a LeakyReLU).
+  Variable forward(const Variable& x, const BatchNormActivation& act);
   std::string name() const override;
 
   const Variable& weight() const { return gamma_; }
@@ -22,6 +26,8 @@ class BatchNorm2d : public Module {
   const Tensor& running_var() const { return *running_var_; }
 
  private:
+  Variable evaluate(const Variable& x);  // the evaluation-mode affine map
+
   int channels_;
   float eps_, momentum_;
   Variable gamma_, beta_;                 // (C), named "weight" and "bias" as in PyTorch

@@ -5,7 +5,12 @@
 //   net->add(std::make_shared<LeakyReLU>(0.2f));
 //
 // Children are named "0", "1", ... so parameter names read like "1.0.weight" (as PyTorch's).
+//
+// forward() fuses a BatchNorm2d child directly followed by a LeakyReLU child into one op
+// (batch_norm2d with a BatchNormActivation): fewer passes over memory and no saved BN output. The
+// children and parameter names stay as they are; set_fusion_enabled(false) runs them one by one.
 #pragma once
+#include <atomic>
 #include <memory>
 #include <string>
 
@@ -29,6 +34,13 @@ class Sequential : public Module {
 
   size_t size() const { return children().size(); }
   const ModulePtr& operator[](size_t i) const { return children().at(i).second; }
+
+  // Process-wide switch for the BatchNorm2d + LeakyReLU fusion (on by default); for tests and comparisons.
+  static void set_fusion_enabled(bool on) { fusion_enabled_.store(on); }
+  static bool fusion_enabled() { return fusion_enabled_.load(); }
+
+ private:
+  static inline std::atomic<bool> fusion_enabled_{true};
 };
 
 }  // namespace dip

@@ -25,8 +25,10 @@ BatchNormDims check_batch_norm2d_forward(const Tensor& x, const Tensor& gamma, c
 }
 
 BatchNormDims check_batch_norm2d_backward(const Tensor& grad_y, const Tensor& x, const Tensor& gamma,
-                                          const Tensor& mean, const Tensor& invstd) {
+                                          const Tensor& beta, const Tensor& mean, const Tensor& invstd) {
   const BatchNormDims d = check_nchw("batch_norm2d_backward", x, gamma);
+  DIP_CHECK(beta.numel() == d.c, "batch_norm2d_backward: beta ", describe(beta), " does not match the ",
+            d.c, " channels of ", describe(x));
   DIP_CHECK(grad_y.shape() == x.shape(), "batch_norm2d_backward: gradient ", describe(grad_y),
             " vs input ", describe(x));
   DIP_CHECK(mean.numel() == d.c && invstd.numel() == d.c,

@@ -17,6 +17,7 @@
 
 #include "autograd/functions.h"
 #include "gpu/runtime.h"
+#include "tensor/activation.h"
 #include "tensor/batch_norm.h"
 #include "tensor/conv2d.h"
 #include "tensor/elementwise.h"
@@ -241,9 +242,9 @@ TEST_CASE("cuda: batch_norm2d forward and backward match the CPU" * needs_gpu())
     check_close(name + ": y", cuda.y, cpu.y, kFloatMath);
     check_close(name + ": mean", cuda.mean, cpu.mean, kFloatMath);
     check_close(name + ": invstd", cuda.invstd, cpu.invstd, kFloatMath);
-    BatchNormBackward cpu_b = batch_norm2d_backward(g, x, gamma, cpu.mean, cpu.invstd);
+    BatchNormBackward cpu_b = batch_norm2d_backward(g, x, gamma, beta, cpu.mean, cpu.invstd);
     BatchNormBackward cuda_b =
-        batch_norm2d_backward(on_gpu(g), on_gpu(x), on_gpu(gamma), cuda.mean, cuda.invstd);
+        batch_norm2d_backward(on_gpu(g), on_gpu(x), on_gpu(gamma), on_gpu(beta), cuda.mean, cuda.invstd);
     check_close(name + ": grad_x", cuda_b.grad_x, cpu_b.grad_x, kFloatMath);
     check_close(name + ": grad_gamma", cuda_b.grad_gamma, cpu_b.grad_gamma, kFloatMath);
     check_close(name + ": grad_beta", cuda_b.grad_beta, cpu_b.grad_beta, kFloatMath);
@@ -256,10 +257,78 @@ TEST_CASE("cuda: batch_norm2d is bitwise repeatable and checks its arguments" * 
   BatchNormForward a = batch_norm2d_forward(x, gamma, beta, 1e-5f);
   BatchNormForward b = batch_norm2d_forward(x, gamma, beta, 1e-5f);
   check_repeatable("batch_norm2d y", a.y, b.y);
-  check_repeatable("batch_norm2d grad_x", batch_norm2d_backward(g, x, gamma, a.mean, a.invstd).grad_x,
-                   batch_norm2d_backward(g, x, gamma, b.mean, b.invstd).grad_x);
+  check_repeatable("batch_norm2d grad_x", batch_norm2d_backward(g, x, gamma, beta, a.mean, a.invstd).grad_x,
+                   batch_norm2d_backward(g, x, gamma, beta, b.mean, b.invstd).grad_x);
   CHECK_THROWS_AS(batch_norm2d_forward(on_gpu(random_tensor({1, 2, 1, 1}, 1)), gamma, beta, 1e-5f), Error);
   CHECK_THROWS_AS(batch_norm2d_forward(x, on_gpu(random_tensor({3}, 2)), beta, 1e-5f), Error);
+}
+
+TEST_CASE("cuda: batch_norm2d with the fused LeakyReLU matches the CPU" * needs_gpu()) {
+  // The CPU folds z = x * scale + bias, the GPU computes (x - mean) * scale + beta: where z is within
+  // rounding of 0 the two could take different sides of the kink. So the CPU reference for the
+  // backward takes its mask from the GPU's own z (the plain CUDA forward, which the fused kernels
+  // recompute bit for bit): leaky_relu_backward on it, then the plain CPU batch_norm2d_backward.
+  struct Case {
+    Shape shape;
+    float offset;
+  };
+  const std::vector<Case> cases = {{{2, 3, 7, 9}, 0.f}, {{8, 3, 1, 1}, 0.f}, {{3, 2, 70, 90}, 0.f},
+                                   {{2, 3, 65, 64}, 20.f}};
+  uint64_t seed = 850;
+  for (float slope : {0.2f, 0.f})
+    for (const Case& c : cases) {
+      const std::string name = "batch_norm2d_leaky_relu " + c.shape.str() + " offset " +
+                               std::to_string(c.offset) + " slope " + std::to_string(slope);
+      const BatchNormActivation act{true, slope};
+      const int64_t C = c.shape[1];
+      Tensor x = add_scalar(random_tensor(c.shape, seed, -1.f, 1.f), c.offset);
+      Tensor gamma = random_tensor({C}, seed + 1, 0.5f, 1.5f), beta = random_tensor({C}, seed + 2);
+      Tensor g = random_tensor(c.shape, seed + 3);
+      seed += 4;
+      BatchNormForward cpu = batch_norm2d_forward(x, gamma, beta, 1e-5f, act);
+      BatchNormForward cuda = batch_norm2d_forward(on_gpu(x), on_gpu(gamma), on_gpu(beta), 1e-5f, act);
+      check_close(name + ": y", cuda.y, cpu.y, kFloatMath);
+      check_close(name + ": mean", cuda.mean, cpu.mean, kFloatMath);
+      check_close(name + ": invstd", cuda.invstd, cpu.invstd, kFloatMath);
+
+      // The fused CUDA forward is the plain one followed by the activation, exactly.
+      BatchNormForward cuda_z = batch_norm2d_forward(on_gpu(x), on_gpu(gamma), on_gpu(beta), 1e-5f);
+      check_repeatable(name + ": y = leaky_relu(z)", cuda.y, leaky_relu(cuda_z.y, slope));
+
+      const Tensor z = cuda_z.y.to(Device::CPU), mean = cuda.mean.to(Device::CPU);
+      const Tensor invstd = cuda.invstd.to(Device::CPU);
+      BatchNormBackward cpu_b =
+          batch_norm2d_backward(leaky_relu_backward(z, g, slope), x, gamma, beta, mean, invstd);
+      BatchNormBackward cuda_b = batch_norm2d_backward(on_gpu(g), on_gpu(x), on_gpu(gamma), on_gpu(beta),
+                                                       cuda.mean, cuda.invstd, act);
+      check_close(name + ": grad_x", cuda_b.grad_x, cpu_b.grad_x, kFloatMath);
+      check_close(name + ": grad_gamma", cuda_b.grad_gamma, cpu_b.grad_gamma, kFloatMath);
+      check_close(name + ": grad_beta", cuda_b.grad_beta, cpu_b.grad_beta, kFloatMath);
+    }
+}
+
+TEST_CASE("cuda: the fused batch_norm2d_leaky_relu op passes a gradient check" * needs_gpu()) {
+  // As the CPU check (tests/test_batch_norm.cpp): each channel holds +u, -u pairs, u in [0.5, 1.5],
+  // so |xhat| >= 1/3, and with gamma >= 0.5, beta = 0 every z stays >= 1/6 from the kink.
+  dip::test::GradCheck opt;
+  opt.rtol = 2e-2f;
+  opt.atol = 2e-3f;
+  opt.device = Device::CUDA;
+  const Shape s{2, 3, 5, 6};
+  std::vector<float> v(s.numel());
+  Rng rng(1550);
+  for (int64_t c = 0; c < 3; ++c)
+    for (int64_t i = 0; i < 30; ++i) {
+      const float u = rng.uniform(0.5f, 1.5f), sign = (rng.next_u32() & 1) ? 1.f : -1.f;
+      v[c * 30 + i] = sign * u;         // image 0
+      v[(3 + c) * 30 + i] = -sign * u;  // image 1: the mirrored value, so the channel's mean is 0
+    }
+  for (float slope : {0.2f, 0.f})
+    check_gradients("cuda batch_norm2d_leaky_relu slope " + std::to_string(slope),
+                    [slope](auto& v) {
+                      return batch_norm2d(v[0], v[1], v[2], 1e-5f, nullptr, nullptr, 0.1f, {true, slope});
+                    },
+                    {Tensor::from_vector(s, v), random_tensor({3}, 1551, 0.5f, 1.5f), Tensor::zeros({3})}, opt);
 }
 
 // ---- upsample2d --------------------------------------------------------------------

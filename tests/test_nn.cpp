@@ -271,6 +271,121 @@ TEST_CASE("batch_norm layer: training statistics, running averages, evaluation m
                          {.step = 1e-2f, .rtol = 2e-2f, .atol = 2e-3f});
 }
 
+namespace {
+
+// Sets Sequential's BatchNorm2d + LeakyReLU fusion for a scope, then puts it back (even on a failed REQUIRE).
+class FusionScope {
+ public:
+  explicit FusionScope(bool on) : saved_(Sequential::fusion_enabled()) { Sequential::set_fusion_enabled(on); }
+  ~FusionScope() { Sequential::set_fusion_enabled(saved_); }
+  FusionScope(const FusionScope&) = delete;
+  FusionScope& operator=(const FusionScope&) = delete;
+
+ private:
+  bool saved_;
+};
+
+// max |a - b| / (1 + |b|)
+double max_rel_diff(const Tensor& a, const Tensor& b) {
+  std::vector<float> va = a.to_vector(), vb = b.to_vector();
+  REQUIRE(va.size() == vb.size());
+  double worst = 0;
+  for (size_t i = 0; i < va.size(); ++i)
+    worst = std::max(worst, std::fabs(double(va[i]) - vb[i]) / (1.0 + std::fabs(double(vb[i]))));
+  return worst;
+}
+
+}  // namespace
+
+TEST_CASE("sequential: BatchNorm2d + LeakyReLU run as one fused op, with the unfused results") {
+  // Sequential [BatchNorm2d, LeakyReLU(0.2)]: with the fusion one batch_norm2d_leaky_relu op, without
+  // it two ops; outputs, running statistics and every gradient agree to 1e-6 (max |a - b| / (1 + |b|)).
+  auto make = [] {
+    auto net = std::make_shared<Sequential>();
+    auto bn = net->add(std::make_shared<BatchNorm2d>(4));
+    net->add(std::make_shared<LeakyReLU>(0.2f));
+    Variable gamma = bn->weight(), beta = bn->bias();  // handles on the layer's own parameters
+    gamma.data().copy_(random_tensor({4}, 30, 0.5f, 1.5f));
+    beta.data().copy_(random_tensor({4}, 31));
+    return net;
+  };
+  const Tensor x_value = random_tensor({2, 4, 6, 5}, 32, -1.f, 2.f);
+  const Tensor g = random_tensor({2, 4, 6, 5}, 33);
+  struct Run {
+    std::string op;
+    Tensor y, grad_x, grad_weight, grad_bias, running_mean, running_var, eval_y;
+  };
+  auto run = [&](bool fuse) {
+    FusionScope scope(fuse);
+    auto net = make();
+    // The tree and the parameter names are the same either way (they mirror PyTorch's).
+    CHECK(net->size() == 2);
+    std::vector<std::string> names;
+    for (auto& [n, p] : net->named_parameters()) names.push_back(n);
+    CHECK(names == std::vector<std::string>{"0.weight", "0.bias"});
+    Variable x(x_value.clone(), true);
+    Variable y = (*net)(x);
+    REQUIRE(y.impl()->grad_fn != nullptr);
+    const std::string op = y.impl()->grad_fn->name;  // before backward() releases the graph
+    y.backward(g);
+    auto bn = std::dynamic_pointer_cast<BatchNorm2d>((*net)[0]);
+    Run r{op, y.data(), x.grad(), bn->weight().grad(), bn->bias().grad(), bn->running_mean(),
+          bn->running_var(), Tensor()};
+    // Evaluation mode uses the running statistics; the activation then runs as its own op.
+    net->train(false);
+    Variable ye = (*net)(Variable(x_value));
+    r.eval_y = ye.data();
+    return r;
+  };
+  CHECK(Sequential::fusion_enabled());  // on by default
+  const Run fused = run(true), plain = run(false);
+  CHECK(fused.op == "batch_norm2d_leaky_relu");
+  CHECK(plain.op == "leaky_relu");
+  CHECK(max_rel_diff(fused.y, plain.y) < 1e-6);
+  CHECK(max_rel_diff(fused.grad_x, plain.grad_x) < 1e-6);
+  CHECK(max_rel_diff(fused.grad_weight, plain.grad_weight) < 1e-6);
+  CHECK(max_rel_diff(fused.grad_bias, plain.grad_bias) < 1e-6);
+  CHECK(max_rel_diff(fused.running_mean, plain.running_mean) < 1e-6);
+  CHECK(max_rel_diff(fused.running_var, plain.running_var) < 1e-6);
+  CHECK(max_rel_diff(fused.eval_y, plain.eval_y) < 1e-6);
+  int negative = 0;
+  for (float v : fused.y.to_vector()) negative += v < 0.f;
+  CHECK(negative > 10);  // both sides of the kink are exercised
+
+  // A LeakyReLU that does not directly follow a BatchNorm2d stays an op of its own.
+  Sequential only_act;
+  only_act.add(std::make_shared<LeakyReLU>(0.2f));
+  CHECK(std::string(only_act(Variable(x_value, true)).impl()->grad_fn->name) == "leaky_relu");
+}
+
+TEST_CASE("skip: the fused BatchNorm2d + LeakyReLU gives the unfused network's output and gradients") {
+  // The peephole fusion reaches every nested Sequential of DIP's net; two nets from the same seed,
+  // one run with the fusion and one without, agree to 1e-5 (max |a - b| / (1 + |b|)).
+  SkipConfig c;
+  c.in_channels = 3;
+  c.out_channels = 3;
+  c.channels_down = c.channels_up = {4, 4};
+  c.channels_skip = {2, 2};
+  const Tensor z = random_tensor({1, 3, 16, 16}, 34);
+  const Tensor g = random_tensor({1, 3, 16, 16}, 35);
+  auto run = [&](bool fuse) {
+    FusionScope scope(fuse);
+    Rng rng(36);
+    auto net = skip(c, rng);
+    Variable y = (*net)(Variable(z));
+    y.backward(g);
+    std::vector<Tensor> out{y.data()};
+    for (auto& [n, p] : net->named_parameters()) out.push_back(p.grad());
+    return out;
+  };
+  const std::vector<Tensor> fused = run(true), plain = run(false);
+  REQUIRE(fused.size() == plain.size());
+  for (size_t i = 0; i < fused.size(); ++i) {
+    INFO("tensor ", i, " (0: the output, then the parameters' gradients)");
+    CHECK(max_rel_diff(fused[i], plain[i]) < 1e-5);
+  }
+}
+
 TEST_CASE("activation and upsample layers") {
   Variable x(Tensor::from_vector({1, 1, 2, 2}, {-2.f, -0.5f, 0.5f, 3.f}));
   check_close(LeakyReLU(0.2f)(x).data().to_vector(), {-0.4f, -0.1f, 0.5f, 3.f}, 1e-7);

@@ -143,11 +143,16 @@ TEST_CASE("thread determinism: losses (mse, tv, isotropic tv)") {
   check_op("isotropic_tv_loss", [](const std::vector<Variable>& v) { return isotropic_tv_loss(v[0]); }, {img});
 }
 
-TEST_CASE("thread determinism: batch_norm2d forward and backward") {
+TEST_CASE("thread determinism: batch_norm2d forward and backward, plain and with the fused LeakyReLU") {
   const Tensor x = random({2, 32, 64, 64}, 5, -2.f, 3.f);  // (N, C, H, W)
   const Tensor gamma = random({32}, 6, 0.5f, 1.5f), beta = random({32}, 7);
   check_op("batch_norm2d",
            [](const std::vector<Variable>& v) { return batch_norm2d(v[0], v[1], v[2], 1e-5f); },
+           {x, gamma, beta});
+  check_op("batch_norm2d_leaky_relu",
+           [](const std::vector<Variable>& v) {
+             return batch_norm2d(v[0], v[1], v[2], 1e-5f, nullptr, nullptr, 0.1f, {true, 0.2f});
+           },
            {x, gamma, beta});
 }
 

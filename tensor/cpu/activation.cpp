@@ -1,12 +1,12 @@
 // CPU kernels of tensor/activation.h: one parallel, vectorisable pass per op.
 #include "tensor/activation.h"
+#include "tensor/cpu/leaky_relu.h"
 #include "tensor/cpu/simd.h"
 
 #include <omp.h>
 
 #include <cmath>
 #include <cstdint>
-#include <cstring>
 
 namespace dip::cpu {
 
@@ -64,33 +64,18 @@ Tensor map2(const char* op, const Tensor& a, const Tensor& b, F f) {
   return out;
 }
 
-// c ? a : b with both sides already computed, as a bitwise blend. Written as a ternary, GCC keeps
-// the branch (under the default -ftrapping-math it will not hoist a float multiply out of it) and
-// the loop does not vectorise; the blend compiles to cmpps + and/andnot/or.
-inline float select(bool c, float a, float b) {
-  uint32_t ua, ub;
-  std::memcpy(&ua, &a, sizeof ua);
-  std::memcpy(&ub, &b, sizeof ub);
-  const uint32_t mask = 0u - uint32_t(c);
-  const uint32_t r = (ua & mask) | (ub & ~mask);
-  float out;
-  std::memcpy(&out, &r, sizeof out);
-  return out;
-}
-
 constexpr float kInvSqrt2 = 0.70710678118654752f;    // 1 / sqrt(2)
 constexpr float kInvSqrt2Pi = 0.39894228040143268f;  // 1 / sqrt(2 pi)
 
 }  // namespace
 
 Tensor leaky_relu(const Tensor& x, float slope) {
-  return map1(x, [slope](float v) { return select(v > 0.f, v, v * slope); });
+  return map1(x, [slope](float v) { return lrelu(v, slope); });
 }
 
 Tensor leaky_relu_backward(const Tensor& x, const Tensor& grad_y, float slope) {
   // At x == 0 the slope side is taken, as PyTorch does.
-  return map2("leaky_relu_backward", x, grad_y,
-              [slope](float v, float g) { return select(v > 0.f, g, g * slope); });
+  return map2("leaky_relu_backward", x, grad_y, [slope](float v, float g) { return lrelu_grad(v, g, slope); });
 }
 
 Tensor sigmoid(const Tensor& x) {
