@@ -576,8 +576,10 @@ void winograd_backward_input(const float* grad_out, const float* weight, const C
   // dP's border (the padded positions), kept to fold into dx when the padding reads pixels:
   // edge rows (C_in, 2 pad, Wp) and the edge columns of the other rows (C_in, H, 2 pad).
   const bool fold = pad > 0 && opt.padding_mode != PaddingMode::Zeros;
-  std::vector<float> edge_rows(fold ? static_cast<size_t>(s.c_in * 2 * pad * wp) : 0);
-  std::vector<float> edge_cols(fold ? static_cast<size_t>(s.c_in * s.h * 2 * pad) : 0);
+  // (Scratch, not vectors: a fresh allocation this size is fresh pages, faulted in on every call.)
+  const size_t edge_row_floats = fold ? static_cast<size_t>(s.c_in * 2 * pad * wp) : 0;
+  float* edge_rows = thread_scratch(4, edge_row_floats + (fold ? static_cast<size_t>(s.c_in * s.h * 2 * pad) : 0));
+  float* edge_cols = edge_rows + edge_row_floats;
   // U of the kernels rotated by 180 degrees, as a (C_in, C_out) convolution.
   float* packed = thread_scratch(2, packed_u_floats(s.c_in, s.c_out) / kPositions * 9);
   pack_kernels(s.c_in, s.c_out, true, [&](int64_t o, int64_t i) { return weight + (i * s.c_in + o) * 9; }, packed);
