@@ -30,6 +30,7 @@
 #include "optim/adam.h"
 #include "tensor/conv2d.h"
 #include "tensor/cpu/gemm.h"
+#include "tensor/cpu/panel_product.h"
 #include "tensor/cpu/winograd.h"
 
 using namespace dip;
@@ -69,8 +70,10 @@ const char* kUsage =
     "                    own cost per iteration, timed alone) and signal_pct (its share of an iteration)\n"
     "  --peak            instead of training: the CPU's FP32 FMA peak (a multiply-add loop on\n"
     "                    every thread), the GEMMs of the convolutions at the skip net's 128x128\n"
-    "                    shapes against it, and the 3x3 convolution's effective rate (direct-\n"
-    "                    convolution flops per second, which Winograd can take past the peak) and\n"
+    "                    shapes against it (Eigen's at the im2col and Winograd shapes, and the\n"
+    "                    Winograd forward's own panel product), and the 3x3 convolution's\n"
+    "                    effective rate (direct-convolution flops per second, which Winograd can\n"
+    "                    take past the peak) and\n"
     "                    its forward, backward-input and backward-weight times in ms, both ways\n"
     "  --profile         after the timing, one more iteration under the op profiler\n"
     "                    (autograd/profiler.h): every op in forward order with its output shape,\n"
@@ -424,6 +427,31 @@ int run_peak(const Args& args) {
     const double gf = 2.0 * sh.m * sh.n * sh.k * reps * threads / s / 1e9;
     char buf[160];
     std::snprintf(buf, sizeof buf, ",\"gemm_%s_gflops\":%.1f,\"gemm_%s_pct_peak\":%.1f", sh.name, gf, sh.name,
+                  100.0 * gf / peak);
+    gemm_fields += buf;
+  }
+  // The Winograd forward's own product (tensor/cpu/panel_product.h) at the same shape, as the
+  // convolution runs it: U packed once, V (132, 128) read in place with a row stride of 136.
+  {
+    constexpr int64_t outs = 128, depth = 132, cols = 128, ldv = 136;
+    std::vector<std::vector<float>> u(threads), v(threads), m(threads);
+    for (int t = 0; t < threads; ++t) {
+      u[t].assign(size_t(outs * depth), 0.01f);
+      v[t].assign(size_t(depth * ldv), 0.02f);
+      m[t].assign(size_t(outs * ldv), 0.f);
+    }
+    const int reps = int(2e8 / (outs * cols * depth));
+    const double s = best_seconds(5, [&] {
+#pragma omp parallel num_threads(threads)
+      {
+        const int t = omp_get_thread_num();
+        for (int r = 0; r < reps; ++r)
+          cpu::panel_product(u[t].data(), outs, depth, v[t].data(), ldv, cols, m[t].data(), ldv);
+      }
+    });
+    const double gf = 2.0 * outs * cols * depth * reps * threads / s / 1e9;
+    char buf[160];
+    std::snprintf(buf, sizeof buf, ",\"panel_winograd_gflops\":%.1f,\"panel_winograd_pct_peak\":%.1f", gf,
                   100.0 * gf / peak);
     gemm_fields += buf;
   }

@@ -19,10 +19,10 @@
 //   backward_weight  dU[pos] (C_out, C_in) = sum over images and tiles of dYt[pos] * V[pos]^T, with
 //                    dYt = A dY A^T (the adjoint of the output transform); then dW = G^T dU G
 //
-// The products: M[pos] = U[pos] V[pos] (forward, backward_input) run on a small register-blocked
-// micro-kernel (panel_product) that reads V where the input transform wrote it and U packed once
-// per call, where a general GEMM would copy both operands into its own layout for every block and
-// position. backward_weight's dYt V^T, a sum over tiles, stays on gemm_serial.
+// The products: M[pos] = U[pos] V[pos] (forward, backward_input) run on a register-blocked
+// micro-kernel (tensor/cpu/panel_product.h) that reads V where the input transform wrote it and U
+// packed once per call, where a general GEMM would copy both operands into its own layout for every
+// block and position. backward_weight's dYt V^T, a sum over tiles, stays on gemm_serial.
 //
 // Vectorisation: the transforms work on 8 tiles at once (GCC vector extensions; AVX2/AVX-512 clones
 // by DIP_VECTOR_CLONES). A tile row's input rows are gathered "in phases": phase q holds columns
@@ -49,17 +49,13 @@
 
 #include "tensor/cpu/gemm.h"
 #include "tensor/cpu/im2col.h"
+#include "tensor/cpu/panel_product.h"
 #include "tensor/cpu/scratch.h"
 #include "tensor/cpu/simd.h"
 
-// The vector helpers below are inlined into the DIP_VECTOR_CLONES functions; GCC's note that passing
-// a 32-byte vector by value changes the ABI without AVX concerns no call that is ever made.
+// The vector helpers (tensor/cpu/simd.h) are inlined into the DIP_VECTOR_CLONES functions; GCC's
+// note that passing a 32-byte vector by value changes the ABI without AVX concerns no call made.
 #pragma GCC diagnostic ignored "-Wpsabi"
-
-// Everything a transform calls is inlined into it, so that it runs in the transform's vector clone
-// (an out-of-line helper would be compiled for baseline x86-64 only).
-#define DIP_INLINE inline __attribute__((always_inline))
-#define DIP_INLINE_LAMBDA __attribute__((always_inline))
 
 namespace dip::cpu {
 
@@ -89,11 +85,8 @@ using F = F4x4;
 constexpr int kM = F::m;             // outputs per tile side
 constexpr int kA = F::a;             // input tile side
 constexpr int kPositions = kA * kA;  // positions of a transformed tile
-constexpr int kLanes = 8;            // tiles per vector
-// The products M[pos] = U[pos] V[pos] of forward and backward_input run on a register-blocked
-// micro-kernel (panel_product below): kMR output channels x kNV vectors of tiles per step.
-constexpr int kMR = 4;
-constexpr int kNV = 3;
+constexpr int kLanes = simd::kLanes;  // tiles per vector
+constexpr int kMR = kPanelRows;      // U's panels (tensor/cpu/panel_product.h)
 
 // Tiles per block: a block's V and M at 128 channels are about 2.4 MB each, and one position's GEMM
 // operands (U, V, M) fit a 512 KiB L2. A multiple of kBlocksWanted blocks shares evenly among 2, 4
@@ -110,87 +103,10 @@ constexpr int64_t kBlocksWanted = 8;
 constexpr int64_t kMinChannels = 16;
 constexpr int64_t kMinOutputPixels = 1024;
 
-using Vec = float __attribute__((vector_size(4 * kLanes)));
-
-DIP_INLINE Vec load(const float* p) {
-  Vec v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-
-// Stores the first `count` lanes of x at p.
-DIP_INLINE void store(float* p, Vec x, int count) {
-  if (count == kLanes) {
-    std::memcpy(p, &x, sizeof x);
-    return;
-  }
-  float lanes[kLanes];
-  std::memcpy(lanes, &x, sizeof x);
-  for (int l = 0; l < count; ++l) p[l] = lanes[l];
-}
-
-// Calls f(std::integral_constant<int, i>) for i = 0 .. N-1: loops whose index must be a constant.
-template <class Fn, int... I>
-DIP_INLINE void static_for_impl(Fn& f, std::integer_sequence<int, I...>) {
-  (f(std::integral_constant<int, I>{}), ...);
-}
-template <int N, class Fn>
-DIP_INLINE void static_for(Fn f) {
-  static_for_impl(f, std::make_integer_sequence<int, N>{});
-}
-
-// One register block of M = U V: rows [0, rows) of a kMR x (NV * kLanes) block,
-//   m[r * ldm + t] = sum over k < depth of up[k * kMR + r] * v[k * ldv + t].
-// up is one panel of the packed U (depth x kMR, zero rows past `rows`), v the block's first column
-// of V (depth rows of ldv floats). The kMR x NV accumulators stay in registers for the whole sum:
-// per step NV vector loads and kMR broadcasts feed kMR NV multiply-adds. Neither operand is copied
-// first (a general GEMM packs both on every call): V is already laid out as the loads want it,
-// and U is packed once per convolution.
-template <int NV>
-DIP_INLINE void micro_kernel(const float* up, const float* v, int64_t ldv, int64_t depth, float* m, int64_t ldm,
-                             int rows) {
-  // Every index into acc is a compile-time constant, so the compiler keeps it in registers.
-  Vec acc[kMR][NV];
-  static_for<kMR>([&](auto r) DIP_INLINE_LAMBDA { static_for<NV>([&](auto j) DIP_INLINE_LAMBDA { acc[r][j] = Vec{}; }); });
-  for (int64_t k = 0; k < depth; ++k) {
-    Vec b[NV];
-    static_for<NV>([&](auto j) DIP_INLINE_LAMBDA { b[j] = load(v + k * ldv + j * kLanes); });
-    static_for<kMR>([&](auto r) DIP_INLINE_LAMBDA {
-      const float a = up[k * kMR + r];
-      static_for<NV>([&](auto j) DIP_INLINE_LAMBDA { acc[r][j] += a * b[j]; });
-    });
-  }
-  static_for<kMR>([&](auto r) DIP_INLINE_LAMBDA {
-    if (r < rows) static_for<NV>([&](auto j) DIP_INLINE_LAMBDA { store(m + r * ldm + j * kLanes, acc[r][j], kLanes); });
-  });
-}
-
-// M (outs, ldm) = U (outs, depth) * V (depth, ldv) for one position, columns [0, cols) with cols a
-// multiple of kLanes: U packed as pack_kernels orders it (panels of kMR rows, depth-major inside).
-// Each column panel of V is read from memory once and then from L1 for every row panel.
-DIP_VECTOR_CLONES
-void panel_product(const float* up, int64_t outs, int64_t depth, const float* v, int64_t ldv, int64_t cols,
-                   float* m, int64_t ldm) {
-  const int64_t panels = (outs + kMR - 1) / kMR;
-  for (int64_t t = 0; t < cols;) {
-    // Panels of kNV vectors; a last single vector would leave too few independent sums to hide the
-    // multiply-add latency, so 3 + 1 vectors go as 2 + 2.
-    const int64_t left = (cols - t) / kLanes;
-    const int64_t nv = left == 4 ? 2 : std::min<int64_t>(kNV, left);
-    for (int64_t p = 0; p < panels; ++p) {
-      const int rows = static_cast<int>(std::min<int64_t>(kMR, outs - p * kMR));
-      const float* a = up + p * depth * kMR;
-      float* c = m + p * kMR * ldm + t;
-      if (nv == 3)
-        micro_kernel<3>(a, v + t, ldv, depth, c, ldm, rows);
-      else if (nv == 2)
-        micro_kernel<2>(a, v + t, ldv, depth, c, ldm, rows);
-      else
-        micro_kernel<1>(a, v + t, ldv, depth, c, ldm, rows);
-    }
-    t += nv * kLanes;
-  }
-}
+using simd::load;
+using simd::static_for;
+using simd::store;
+using simd::Vec;
 
 // sum over k of Mat[Row][k] * x(k), for a row of a constant matrix, expanded at compile time: zero
 // coefficients vanish and +-1 cost no multiply.
@@ -438,7 +354,7 @@ void weight_transform(const float* g, int64_t kernels, float* u) {
 }
 
 // The 3x3 kernels of a valid convolution with `outs` output and `ins` input channels, in the order
-// the micro-kernel reads U (see PackedU): out-channel panels of kMR, then input channel, then the
+// panel_product reads U: out-channel panels of kMR, then input channel, then the
 // kMR out-channels of the panel; the rows past `outs` in the last panel are zero kernels.
 // kernel(o, i) points at the 9 taps of out-channel o, in-channel i; with `rotate` they are read
 // backwards (the 180-degree rotation of backward_input).
