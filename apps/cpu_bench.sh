@@ -24,7 +24,10 @@ field() { /usr/bin/python3 -c "import json,sys; print(json.loads(sys.stdin.readl
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 
 isa=$(grep -qw avx512f /proc/cpuinfo && echo "AVX-512" || echo "AVX2, no AVX-512")
-echo "cpu: $(lscpu | sed -n "s/^Model name: *//p" | head -1), $(nproc) cores, $isa"
+# The model name alone can hide the generation (a VM may say just "AMD EPYC"): family and model too.
+family=$(sed -n 's/^cpu family[[:space:]]*: *//p' /proc/cpuinfo | head -1)
+model=$(sed -n 's/^model[[:space:]]*: *//p' /proc/cpuinfo | head -1)
+echo "cpu: $(lscpu | sed -n "s/^Model name: *//p" | head -1) (family ${family:-?}, model ${model:-?}), $(nproc) cores, $isa"
 echo "| size | threads | dip (Winograd) | dip --conv im2col | PyTorch | speed-up vs PyTorch | peak MiB dip / PyTorch |"
 echo "| --- | --- | --- | --- | --- | --- | --- |"
 for size in $sizes; do
